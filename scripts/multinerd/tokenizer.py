@@ -1,0 +1,74 @@
+"""Tokenization shared by the converter and the packaged pipeline.
+
+spaCy's `xx` rules leave a run of Chinese characters as one token, so both sides cut every
+CJK character into a token of its own. This file is shipped inside the `xx_multinerd` package
+(`spacy package --code`), so it must import nothing from this repository.
+"""
+import re
+from typing import Callable, Iterable, Iterator, List
+
+from spacy.language import Language
+from spacy.tokens import Doc
+from spacy.util import registry
+
+# Han ideographs, CJK punctuation, kana, Hangul syllables and full-width forms.
+_CJK = (
+    "\u2e80-\u2fdf\u3000-\u303f\u3040-\u30ff\u3100-\u312f\u31a0-\u31ff\u3400-\u4dbf"
+    "\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef\U00020000-\U0003134f"
+)
+CJK_CHAR = re.compile(f"[{_CJK}]")
+_PIECE = re.compile(f"[{_CJK}]|[^{_CJK}]+")
+
+
+def split_cjk(token: str) -> List[str]:
+    """Cut a token into CJK characters, keeping runs of other characters whole ("2008年" -> "2008", "年")."""
+    if not CJK_CHAR.search(token):
+        return [token]
+    return _PIECE.findall(token)
+
+
+class CJKCharTokenizer:
+    """Wraps a spaCy tokenizer and cuts every token containing CJK characters into pieces."""
+
+    def __init__(self, base):
+        self.base = base
+        self.vocab = base.vocab
+
+    def __call__(self, text: str) -> Doc:
+        doc = self.base(text)
+        if not CJK_CHAR.search(text):
+            return doc
+        words, spaces = [], []
+        for token in doc:
+            pieces = split_cjk(token.text)
+            words.extend(pieces)
+            spaces.extend([False] * (len(pieces) - 1) + [bool(token.whitespace_)])
+        return Doc(self.vocab, words=words, spaces=spaces)
+
+    def pipe(self, texts: Iterable[str], batch_size: int = 1000) -> Iterator[Doc]:
+        for text in texts:
+            yield self(text)
+
+    def to_bytes(self, **kwargs):
+        return self.base.to_bytes(**kwargs)
+
+    def from_bytes(self, data, **kwargs):
+        self.base.from_bytes(data, **kwargs)
+        return self
+
+    def to_disk(self, path, **kwargs):
+        self.base.to_disk(path, **kwargs)
+
+    def from_disk(self, path, **kwargs):
+        self.base.from_disk(path, **kwargs)
+        return self
+
+
+@registry.tokenizers("xx_multinerd.CJKCharTokenizer.v1")
+def create_cjk_char_tokenizer() -> Callable[[Language], CJKCharTokenizer]:
+    make_base = registry.tokenizers.get("spacy.Tokenizer.v1")()
+
+    def make_tokenizer(nlp: Language) -> CJKCharTokenizer:
+        return CJKCharTokenizer(make_base(nlp))
+
+    return make_tokenizer
