@@ -25,6 +25,7 @@ from pathlib import Path
 from typing import Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence
 
 import numpy
+import spacy
 from spacy.attrs import ENT_IOB, ENT_TYPE, ORTH
 from spacy.strings import get_string_id
 from spacy.tokens import Doc, DocBin
@@ -303,12 +304,24 @@ def _convert_into(rows, work, langs, shard_size, seed, skip_invalid, n_buckets, 
         (work / split).mkdir(exist_ok=True)
     (work / "dev_sample").mkdir(exist_ok=True)
     (work / "labels").mkdir()
-    (work / "labels" / "ner.json").write_text(json.dumps(sorted(labels)), encoding="utf8")
+    (work / "labels" / "ner.json").write_text(json.dumps(ner_label_data(labels)), encoding="utf8")
     report = make_report(stats, filtered, source=source, langs=langs, seed=seed, shard_size=shard_size)
     report["splits"]["train"]["shards"] = train_writer.shards
     report["splits"]["dev"]["sample"] = len(dev_sample.items)
     (work / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf8")
     return report
+
+
+def ner_label_data(labels: Iterable[str]) -> Dict:
+    """The entity recognizer's label data (its transitions per label), as `spacy init labels`
+    writes it for `ner`: the default transitions plus Begin/In/Last/Unit for each label."""
+    ner = spacy.blank("xx").add_pipe("ner")
+    for label in sorted(labels):
+        ner.add_label(label)
+    data = {action: dict(names) for action, names in ner.label_data.items()}
+    for action, names in ner.moves.get_actions(examples=[]).items():
+        data.setdefault(action, {}).update(names)
+    return data
 
 
 def make_report(stats, filtered, **settings) -> Dict:

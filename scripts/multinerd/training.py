@@ -1,0 +1,80 @@
+"""What scripts/train.py adds to `spacy train`: the training length from the corpus size, and
+a fast, clear failure when the transformer can't be loaded."""
+import math
+import os
+from pathlib import Path
+from typing import Any, Dict, Optional
+
+from confection import Config
+
+
+def training_overrides(config: Config, train_sentences: int, max_steps: int = 0, gpu_id: int = -1) -> Dict[str, Any]:
+    """Config overrides that make a streamed corpus train for `[multinerd] epochs`.
+
+    With `max_epochs = -1` spaCy streams the training corpus and can't know its size, so the
+    number of steps (and the learning-rate schedule's length) comes from the converter's count.
+    `max_steps` > 0 sets the steps directly.
+    """
+    if max_steps <= 0:
+        epochs = float(config["multinerd"]["epochs"])
+        batch_size = int(config["training"]["batcher"]["size"])
+        max_steps = max(1, math.ceil(epochs * train_sentences / batch_size))
+    overrides: Dict[str, Any] = {
+        "training.max_steps": max_steps,
+        # Evaluate at least once, so that a short run still saves model-best.
+        "training.eval_frequency": min(int(config["training"]["eval_frequency"]), max_steps),
+    }
+    learn_rate = config["training"]["optimizer"].get("learn_rate")
+    if isinstance(learn_rate, dict) and "total_steps" in learn_rate:
+        overrides["training.optimizer.learn_rate.total_steps"] = max_steps
+        warmup = float(config["multinerd"].get("warmup_fraction", 0.0))
+        overrides["training.optimizer.learn_rate.warmup_steps"] = max(1, round(warmup * max_steps))
+    if "transformer" in config["components"] and gpu_id >= 0:
+        overrides["components.transformer.model.mixed_precision"] = True
+    return overrides
+
+
+class TransformerUnavailable(Exception):
+    pass
+
+
+def check_transformer(name: str) -> None:
+    """Fail at once, with what to do, if the transformer `name` can't be loaded.
+
+    A local folder must hold a model; a hub name must be cached, or the hub reachable. With
+    HF_HUB_OFFLINE=1 an uncached name fails here instead of deep inside training.
+    """
+    how = (
+        "Download it where the hub is reachable (`huggingface-cli download {name} --local-dir DIR`), "
+        "copy DIR here and pass --vars.transformer=DIR."
+    ).format(name=name)
+    path = Path(name)
+    if path.exists():
+        if not (path / "config.json").exists():
+            raise TransformerUnavailable(f"{name} has no config.json: it is not a saved transformer model. {how}")
+        return
+    from huggingface_hub import try_to_load_from_cache
+
+    if isinstance(try_to_load_from_cache(name, "config.json"), str):
+        return
+    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on"):
+        raise TransformerUnavailable(
+            f"Transformer {name!r} is not a local folder nor in the Hugging Face cache, and HF_HUB_OFFLINE is set. {how}"
+        )
+    from transformers import AutoConfig
+
+    try:
+        AutoConfig.from_pretrained(name)
+    except Exception as err:  # OSError, connection errors, invalid repo ids
+        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
+        raise TransformerUnavailable(f"Can't load transformer {name!r} ({first_line}). {how}") from None
+
+
+def train_sentences(corpus: Path) -> Optional[int]:
+    """Training sentences in a converted corpus, from its report; None if there is no report."""
+    import json
+
+    report = corpus / "report.json"
+    if not report.exists():
+        return None
+    return json.loads(report.read_text(encoding="utf8"))["splits"]["train"]["sentences"]
