@@ -2,6 +2,7 @@
 a fast, clear failure when the transformer can't be loaded."""
 import math
 import os
+import socket
 from pathlib import Path
 from typing import Any, Dict, Optional
 
@@ -61,6 +62,10 @@ def check_transformer(name: str) -> None:
         raise TransformerUnavailable(
             f"Transformer {name!r} is not a local folder nor in the Hugging Face cache, and HF_HUB_OFFLINE is set. {how}"
         )
+    if not hub_reachable():
+        raise TransformerUnavailable(
+            f"Transformer {name!r} is not a local folder nor in the Hugging Face cache, and the hub can't be reached. {how}"
+        )
     from transformers import AutoConfig
 
     try:
@@ -68,6 +73,21 @@ def check_transformer(name: str) -> None:
     except Exception as err:  # OSError, connection errors, invalid repo ids
         first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
         raise TransformerUnavailable(f"Can't load transformer {name!r} ({first_line}). {how}") from None
+
+
+def hub_reachable(timeout: float = 3.0) -> bool:
+    """Whether the hub's host accepts a connection: one quick try instead of the hub client's retries."""
+    from urllib.parse import urlparse
+
+    from huggingface_hub import constants
+
+    url = urlparse(constants.ENDPOINT)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        socket.create_connection((url.hostname, port), timeout=timeout).close()
+        return True
+    except OSError:
+        return False
 
 
 def train_sentences(corpus: Path) -> Optional[int]:
