@@ -11,10 +11,11 @@ from spacy.language import Language
 from spacy.tokens import Doc
 from spacy.util import registry
 
-# Han ideographs, CJK punctuation, kana, Hangul syllables and full-width forms.
+# Scripts written without spaces between words: Han ideographs, CJK punctuation, kana,
+# bopomofo, compatibility and full-width forms. Not Hangul: Korean puts spaces between words.
 _CJK = (
     "\u2e80-\u2fdf\u3000-\u303f\u3040-\u30ff\u3100-\u312f\u31a0-\u31ff\u3400-\u4dbf"
-    "\u4e00-\u9fff\uac00-\ud7af\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef\U00020000-\U0003134f"
+    "\u4e00-\u9fff\uf900-\ufaff\ufe30-\ufe4f\uff00-\uffef\U00020000-\U0003134f"
 )
 CJK_CHAR = re.compile(f"[{_CJK}]")
 _PIECE = re.compile(f"[{_CJK}]|[^{_CJK}]+")
@@ -44,6 +45,12 @@ class CJKCharTokenizer:
             words.extend(pieces)
             spaces.extend([False] * (len(pieces) - 1) + [bool(token.whitespace_)])
         return Doc(self.vocab, words=words, spaces=spaces)
+
+    def __getattr__(self, name):
+        # The wrapped tokenizer's API (explain, add_special_case, rules, ...) stays reachable.
+        if name == "base":
+            raise AttributeError(name)
+        return getattr(self.base, name)
 
     def pipe(self, texts: Iterable[str], batch_size: int = 1000) -> Iterator[Doc]:
         for text in texts:

@@ -45,11 +45,12 @@ def check_transformer(name: str) -> None:
     A local folder must hold a model; a hub name must be cached, or the hub reachable. With
     HF_HUB_OFFLINE=1 an uncached name fails here instead of deep inside training.
     """
-    how = (
-        "Download it where the hub is reachable (`huggingface-cli download {name} --local-dir DIR`), "
-        "copy DIR here and pass --vars.transformer=DIR."
-    ).format(name=name)
     path = Path(name)
+    hub_name = "<model name>" if path.exists() else name
+    how = (
+        f"Download the model where the hub is reachable (`huggingface-cli download {hub_name} --local-dir DIR`), "
+        "copy DIR here and pass --vars.transformer=DIR (scripts/train.py: --transformer DIR)."
+    )
     if path.exists():
         if not (path / "config.json").exists():
             raise TransformerUnavailable(f"{name} has no config.json: it is not a saved transformer model. {how}")

@@ -1,0 +1,134 @@
+"""Install the packaged pipeline and try it, as a user would.
+
+Finds the wheel that `spacy project run package` built (packages/xx_multinerd-<version>/dist/),
+installs it with pip (into the current environment, or with --target into a folder), then in a
+fresh Python process, outside this repository and offline, runs `spacy.load("xx_multinerd")` on
+one sentence in each of the 10 languages and prints the entities found and where the package
+was loaded from.
+"""
+import json
+import os
+import re
+import subprocess
+import sys
+import tempfile
+from pathlib import Path
+from typing import List, Optional
+
+import typer
+from wasabi import msg
+
+app = typer.Typer(add_completion=False)
+
+SENTENCES = {
+    "de": "Angela Merkel besuchte im Mai 2019 das Brandenburger Tor in Berlin.",
+    "en": "Barack Obama visited the Louvre in Paris with his dog Bo.",
+    "es": "Gabriel García Márquez nació en Aracataca, Colombia, en 1927.",
+    "fr": "Marie Curie a reçu le prix Nobel à Stockholm en 1911.",
+    "it": "Leonardo da Vinci dipinse la Gioconda a Firenze.",
+    "nl": "Vincent van Gogh werd geboren in Zundert, in Nederland.",
+    "pl": "Maria Skłodowska-Curie urodziła się w Warszawie.",
+    "pt": "Pedro Álvares Cabral chegou ao Brasil em 1500.",
+    "ru": "Юрий Гагарин полетел в космос на корабле «Восток-1» в 1961 году.",
+    "zh": "北京是中国的首都。",
+}
+
+# Runs in the fresh process: stdout is one JSON object.
+SMOKE_TEST = r"""
+import json, sys
+import spacy
+name, sentences = sys.argv[1], json.loads(sys.argv[2])
+nlp = spacy.load(name)
+module = sys.modules.get(name) or __import__(name)
+result = {
+    "location": module.__file__,
+    "version": nlp.meta.get("version"),
+    "pipeline": nlp.pipe_names,
+    "tokenizer": type(nlp.tokenizer).__module__ + "." + type(nlp.tokenizer).__name__,
+    "labels": list(nlp.get_pipe("ner").labels) if "ner" in nlp.pipe_names else [],
+    "docs": {},
+}
+for lang, text in sentences.items():
+    doc = nlp(text)
+    result["docs"][lang] = {
+        "text": doc.text,
+        "tokens": [token.text for token in doc],
+        "ents": [[ent.text, ent.label_, ent.start_char, ent.end_char] for ent in doc.ents],
+    }
+print(json.dumps(result, ensure_ascii=False))
+"""
+
+
+def _version_key(path: Path):
+    version = path.name.split("-")[1] if path.name.count("-") >= 1 else ""
+    parts = [int(part) if part.isdigit() else part for part in re.split(r"[.+]", version)]
+    return ([(0, p) if isinstance(p, int) else (-1, p) for p in parts], path.stat().st_mtime)
+
+
+def find_wheel(packages: Path, package: str, version: Optional[str]) -> Optional[Path]:
+    """The wheel of `package` (at `version`, else the newest version) under PACKAGES/<package>-<version>/dist."""
+    pattern = f"{package}-{version}/dist/*.whl" if version else f"{package}-*/dist/*.whl"
+    wheels = [wheel for wheel in packages.glob(pattern) if wheel.name.startswith(re.sub("_+", "_", package) + "-")]
+    if not wheels:
+        return None
+    return max(wheels, key=_version_key)
+
+
+def pip_install(wheel: Path, target: Optional[Path]) -> None:
+    command: List[str] = [sys.executable, "-m", "pip", "install", "--no-deps", "--force-reinstall"]
+    if target is not None:
+        # --upgrade: replace a copy already in the target folder instead of warning and keeping it.
+        command += ["--upgrade", "--target", str(target)]
+    command.append(str(wheel))
+    msg.info("Running: " + " ".join(command))
+    result = subprocess.run(command)
+    if result.returncode != 0:
+        msg.fail(f"pip could not install {wheel} (exit code {result.returncode}).", exits=1)
+
+
+def smoke_test(package: str, target: Optional[Path]) -> dict:
+    """Load the installed package in a fresh process, away from this repository, offline."""
+    env = dict(os.environ)
+    env.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"})
+    # Nothing of this repository on the path: only the installed package.
+    env.pop("PYTHONPATH", None)
+    if target is not None:
+        env["PYTHONPATH"] = str(target.resolve())
+    with tempfile.TemporaryDirectory() as cwd:
+        result = subprocess.run(
+            [sys.executable, "-c", SMOKE_TEST, package, json.dumps(SENTENCES, ensure_ascii=False)],
+            cwd=cwd, env=env, capture_output=True, text=True, encoding="utf8",
+        )
+    if result.returncode != 0:
+        sys.stderr.write(result.stderr)
+        msg.fail(f'spacy.load("{package}") failed in a fresh process (exit code {result.returncode}): see above.', exits=1)
+    return json.loads(result.stdout.strip().splitlines()[-1])
+
+
+@app.command()
+def main(
+    packages: Path = typer.Option(Path("packages"), help="Folder `spacy package` wrote to"),
+    package: str = typer.Option("xx_multinerd", help="Package name (with the language prefix)"),
+    version: Optional[str] = typer.Option(None, help="Version to install; default: the newest built"),
+    target: Optional[Path] = typer.Option(None, help="Install into this folder (pip --target) instead of the environment"),
+):
+    wheel = find_wheel(packages, package, version)
+    if wheel is None:
+        where = packages / f"{package}-{version or '*'}" / "dist"
+        msg.fail(f"No {package} wheel found in {where}: run `spacy project run package` first.", exits=1)
+    msg.info(f"Installing {wheel}" + (f" into {target}" if target else f" into {sys.prefix}"))
+    pip_install(wheel, target)
+    result = smoke_test(package, target)
+    location = Path(result["location"]).parent
+    if target is not None and target.resolve() not in location.resolve().parents:
+        msg.fail(f"{package} was loaded from {location}, not from {target}: another copy shadows it.", exits=1)
+    msg.good(f'spacy.load("{package}") works in a fresh process: version {result["version"]}, '
+             f'pipeline {result["pipeline"]}, {len(result["labels"])} labels')
+    for lang, doc in result["docs"].items():
+        ents = ", ".join(f"{text} ({label})" for text, label, _, _ in doc["ents"]) or "(none)"
+        print(f"{lang}  {doc['text']}\n    entities: {ents}")
+    print(f"Package location: {location}")
+
+
+if __name__ == "__main__":
+    app()
