@@ -3,8 +3,8 @@
 Finds the wheel that `spacy project run package` built (packages/xx_multinerd-<version>/dist/),
 installs it with pip (into the current environment, or with --target into a folder), then in a
 fresh Python process, outside this repository and offline, runs `spacy.load("xx_multinerd")` on
-one sentence in each of the 10 languages and prints the entities found and where the package
-was loaded from.
+one sentence in each of the 10 languages and prints the entities found, where the package
+was loaded from and the test scores its meta.json carries.
 """
 import json
 import os
@@ -13,7 +13,7 @@ import subprocess
 import sys
 import tempfile
 from pathlib import Path
-from typing import List, Optional
+from typing import Dict, List, Optional
 
 import typer
 from wasabi import msg
@@ -46,8 +46,16 @@ result = {
     "pipeline": nlp.pipe_names,
     "tokenizer": type(nlp.tokenizer).__module__ + "." + type(nlp.tokenizer).__name__,
     "labels": list(nlp.get_pipe("ner").labels) if "ner" in nlp.pipe_names else [],
+    "test_scores": {},
     "docs": {},
 }
+# The overall test F1 scores scripts/package_meta.py put in the meta, those there are.
+performance = nlp.meta.get("performance", {})
+for mode in ("default", "strict"):
+    if mode in performance.get("seqeval", {}):
+        result["test_scores"][f"seqeval_f_{mode}"] = performance["seqeval"][mode]["overall"]["f"]
+if "ents_f" in performance:
+    result["test_scores"]["ents_f"] = performance["ents_f"]
 for lang, text in sentences.items():
     doc = nlp(text)
     result["docs"][lang] = {
@@ -57,6 +65,19 @@ for lang, text in sentences.items():
     }
 print(json.dumps(result, ensure_ascii=False))
 """
+
+
+# How the smoke test's test_scores are printed.
+SCORE_NAMES = {"seqeval_f_default": "seqeval F1 (default)", "seqeval_f_strict": "seqeval F1 (strict)",
+               "ents_f": "spaCy ents_f"}
+
+
+def describe_scores(scores: Dict[str, Optional[float]]) -> str:
+    """The scores in %, as in "seqeval F1 (default) 81.20, ...", or a note that there are none."""
+    if not scores:
+        return "none in the package's meta (run `spacy project run evaluate` before `package`)"
+    return ", ".join(f"{SCORE_NAMES[key]} " + (f"{100 * value:.2f}" if value is not None else "n/a")
+                     for key, value in scores.items())
 
 
 def _version_key(path: Path):
@@ -128,6 +149,7 @@ def main(
         ents = ", ".join(f"{text} ({label})" for text, label, _, _ in doc["ents"]) or "(none)"
         print(f"{lang}  {doc['text']}\n    entities: {ents}")
     print(f"Package location: {location}")
+    print(f"Test scores (%): {describe_scores(result['test_scores'])}")
 
 
 if __name__ == "__main__":

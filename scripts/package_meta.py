@@ -5,7 +5,9 @@
     python -m spacy package packages/model packages --name multinerd --version 0.1.0 \
         --meta-path packages/model/meta.json --code scripts/multinerd/tokenizer.py --build sdist,wheel --force
 
-OUTPUT becomes a copy of the trained pipeline with
+Reads METRICS/scores.json (`spacy evaluate --output`), METRICS/seqeval.json (scripts/evaluate.py:
+`multinerd.scoring.score_tags`' scores plus "model" and "corpus") and CORPUS/report.json
+(scripts/convert.py). OUTPUT becomes a copy of the trained pipeline with
     meta.json         the model's own meta (pipeline, labels) plus name, version, description,
                       license, sources, test scores (spaCy's and seqeval's) and a `multinerd`
                       block naming the dataset, languages and config trained on;
@@ -20,9 +22,10 @@ import json
 import re
 import shutil
 from pathlib import Path
-from typing import Any, Dict, List, Optional, Tuple
+from typing import Any, Dict, Iterable, List, Optional, Tuple
 
 import typer
+from confection import Config
 from wasabi import msg
 
 from multinerd.labels import ENTITY_TYPES, LANGUAGES
@@ -37,9 +40,16 @@ MULTINERD = {
     "author": "Babelscape",
     "license": "CC BY-NC-SA 4.0",
 }
+BUNDLED_SAMPLE = {
+    "name": "xx_multinerd's bundled sample (hand-written, MultiNERD's format)",
+    "url": "",
+    "author": "The xx_multinerd developers",
+    "license": "MIT",
+}
 MARKER = ".package_meta"  # marks OUTPUT as written by this script (dot files stay out of the wheel)
 UNKNOWN_LICENSE = "see the model's card"
-# Licenses of well-known hub models (their model cards), without asking the hub.
+# Licenses of well-known hub models (their model cards), without asking the hub; the hub also
+# serves them under the organisations in HUB_ORGS.
 KNOWN_TRANSFORMER_LICENSES = {
     "bert-base-multilingual-cased": "Apache-2.0",
     "bert-base-multilingual-uncased": "Apache-2.0",
@@ -47,6 +57,7 @@ KNOWN_TRANSFORMER_LICENSES = {
     "xlm-roberta-base": "MIT",
     "xlm-roberta-large": "MIT",
 }
+HUB_ORGS = ("google-bert/", "FacebookAI/", "distilbert/")
 TYPE_NAMES = {
     "PER": "person", "ORG": "organization", "LOC": "location", "ANIM": "animal",
     "BIO": "biological entity", "CEL": "celestial body", "DIS": "disease", "EVE": "event",
@@ -57,207 +68,109 @@ LANGUAGE_NAMES = {
     "de": "German", "en": "English", "es": "Spanish", "fr": "French", "it": "Italian",
     "nl": "Dutch", "pl": "Polish", "pt": "Portuguese", "ru": "Russian", "zh": "Chinese",
 }
+TOKENIZATION = "spaCy's xx rules, CJK characters cut into single tokens (xx_multinerd.CJKCharTokenizer.v1)"
+# The NER figures of `spacy evaluate --output` (0-1); it leaves out ents_per_type when no entity was found.
+SPACY_KEYS = ("ents_p", "ents_r", "ents_f", "ents_per_type", "speed")
+# seqeval.json's scoring modes: multinerd.scoring.MODES, named here so as not to import seqeval (slow).
 SEQEVAL_MODES = ("default", "strict")
+# seqeval.json's score names -> meta.json's, short like spaCy's own ents_per_type {p, r, f}.
+SEQEVAL_NAMES = {"precision": "p", "recall": "r", "f1": "f", "support": "support", "accuracy": "accuracy"}
+
+
+def in_language_order(langs: Iterable[str]) -> List[str]:
+    """MultiNERD's languages in LANGUAGES' order, then any other language as given."""
+    return sorted(langs, key=lambda lang: LANGUAGES.index(lang) if lang in LANGUAGES else len(LANGUAGES))
 
 
 # ---------------------------------------------------------------------------------------------
 # Inputs
 
 
-def read_json(path: Optional[Path]) -> Optional[Dict[str, Any]]:
-    if path is None or not path.is_file():
-        return None
-    return json.loads(path.read_text(encoding="utf8"))
+def read_json(path: Path) -> Optional[Dict[str, Any]]:
+    return json.loads(path.read_text(encoding="utf8")) if path.is_file() else None
 
 
-def spacy_performance(scores: Dict[str, Any]) -> Dict[str, Any]:
-    """The NER figures of `spacy evaluate --output` (0-1)."""
-    keep = ("ents_p", "ents_r", "ents_f", "ents_per_type", "speed")
-    return {key: scores[key] for key in keep if key in scores}
-
-
-_METRIC_KEYS = {
-    "p": ("precision", "p"),
-    "r": ("recall", "r"),
-    "f": ("f1", "f1-score", "f1_score", "f", "f_score", "fscore"),
-    "support": ("support", "n", "count", "true_entities", "gold"),
-    "accuracy": ("accuracy", "acc"),
-}
-_SECTION_KEYS = {
-    "overall": ("overall", "total", "micro", "micro avg", "all"),
-    "per_type": ("per_type", "types", "by_type", "type", "entities", "labels", "per_label"),
-    "per_language": ("per_language", "languages", "by_language", "language", "langs", "per_lang"),
-}
-
-
-def _metrics(value: Any) -> Optional[Dict[str, float]]:
-    """{p, r, f, support} from a dict of scores under any of the usual names."""
-    if not isinstance(value, dict):
-        return None
-    lowered = {str(key).lower(): val for key, val in value.items()}
-    out = {}
-    for name, keys in _METRIC_KEYS.items():
-        for key in keys:
-            if isinstance(lowered.get(key), (int, float)):
-                out[name] = lowered[key]
-                break
-    if "f" in out:
-        return out
-    for section in _SECTION_KEYS["overall"]:  # a language's entry may itself hold "overall"
-        if section in lowered:
-            return _metrics(lowered[section])
-    return None
-
-
-def _section(data: Dict[str, Any], name: str) -> Any:
-    lowered = {str(key).lower(): val for key, val in data.items()}
-    for key in _SECTION_KEYS[name]:
-        if key in lowered:
-            return lowered[key]
-    return None
-
-
-def _one_mode(data: Dict[str, Any]) -> Dict[str, Any]:
-    out: Dict[str, Any] = {"overall": _metrics(_section(data, "overall")) or _metrics(data)}
-    for name in ("per_type", "per_language"):
-        table = _section(data, name)
-        rows = {}
-        if isinstance(table, dict):
-            for key, value in table.items():
-                metrics = _metrics(value)
-                if metrics is not None:
-                    rows[str(key)] = metrics
-        out[name] = rows
-    return out
-
-
-def seqeval_performance(data: Dict[str, Any]) -> Dict[str, Any]:
-    """seqeval.json (scripts/evaluate.py, schema: multinerd.scoring.score_tags) ->
-    {mode: {overall, per_type, per_language}, version, sentences, tokens, languages}, scores 0-1
-    as {p, r, f, support, accuracy}.
-
-    Besides score_tags' layout {mode: {section: ...}} it reads {section: {mode: ...}} and a single
-    mode ({section: ...}, taken as "default"); scores named precision/recall/f1(-score)/support or
-    p/r/f/n; percentages are turned into fractions.
-    """
-    lowered = {str(key).lower(): val for key, val in data.items()}
-    modes = {mode: lowered[mode] for mode in SEQEVAL_MODES if isinstance(lowered.get(mode), dict)}
-    if modes:
-        result = {mode: _one_mode(value) for mode, value in modes.items()}
-    else:
-        # Sections first, each split by mode?
-        by_mode: Dict[str, Dict[str, Any]] = {}
-        for name in _SECTION_KEYS:
-            section = _section(data, name)
-            if isinstance(section, dict) and any(mode in section for mode in SEQEVAL_MODES):
-                for mode in SEQEVAL_MODES:
-                    if mode in section:
-                        by_mode.setdefault(mode, {})[name] = section[mode]
-        result = {mode: _one_mode(value) for mode, value in by_mode.items()} if by_mode else {"default": _one_mode(data)}
-    # Percentages -> fractions, so that every figure in meta.json is 0-1 as spaCy's are.
-    values = [m[k] for res in result.values() for m in _all_metrics(res) for k in ("p", "r", "f") if k in m]
-    if values and max(values) > 1.0:
-        for res in result.values():
-            for metrics in _all_metrics(res):
-                for key in ("p", "r", "f"):
-                    if key in metrics:
-                        metrics[key] = metrics[key] / 100.0
-    extra: Dict[str, Any] = {}
-    if isinstance(data.get("seqeval"), str):
-        extra["version"] = data["seqeval"]
-    for key in ("sentences", "tokens"):
-        if isinstance(data.get(key), int):
-            extra[key] = data[key]
-    if isinstance(data.get("languages"), dict) and all(isinstance(v, dict) for v in data["languages"].values()):
-        extra["languages"] = data["languages"]  # {lang: {sentences, tokens}}
-    return {**result, **extra}
-
-
-def seqeval_modes(seqeval: Dict[str, Any]) -> List[str]:
-    """The scoring modes in a normalized seqeval block, default and strict first."""
-    found = [key for key, value in seqeval.items() if isinstance(value, dict) and "overall" in value]
-    return [mode for mode in SEQEVAL_MODES if mode in found] + [mode for mode in found if mode not in SEQEVAL_MODES]
-
-
-def _all_metrics(mode: Dict[str, Any]) -> List[Dict[str, float]]:
-    found = [mode["overall"]] if mode.get("overall") else []
-    for name in ("per_type", "per_language"):
-        found.extend(mode.get(name, {}).values())
-    return found
+def model_transformer(model: Path) -> str:
+    """The transformer (hub name or folder) named in a trained trf pipeline's config."""
+    config = Config().from_disk(model / "config.cfg", interpolate=False)
+    return config["components"]["transformer"]["model"]["name"]
 
 
 def transformer_source(name: str) -> Dict[str, str]:
-    """{name, url?, license} of the transformer the pipeline was fine-tuned from."""
-    short = name.split("/")[-1] if name.startswith(("google-bert/", "FacebookAI/", "distilbert/")) else name
-    if short in KNOWN_TRANSFORMER_LICENSES:
-        return {"name": name, "url": f"https://huggingface.co/{name}", "license": KNOWN_TRANSFORMER_LICENSES[short]}
-    path = Path(name)
-    if path.is_dir():
-        origin = _local_model_name(path)
-        found = _license_in(path / "config.json", path / "README.md")
+    """{name, url (hub names), license} of the transformer the pipeline was fine-tuned from:
+    a well-known hub model, a local folder (license in its model card) or a hub model found in
+    the local hub cache; the license is UNKNOWN_LICENSE where none of these says."""
+    hub = {"name": name, "url": f"https://huggingface.co/{name}"}
+    known = known_license(name)
+    if known:
+        return {**hub, "license": known}
+    folder = Path(name)
+    if folder.is_dir():
+        origin = _saved_from(folder)
+        found = _card_license(folder / "README.md")
         if found == UNKNOWN_LICENSE and origin:
-            found = KNOWN_TRANSFORMER_LICENSES.get(origin.split("/")[-1], found)
-        return {"name": f"{origin} (local copy: {path})" if origin else name, "license": found}
-    files = []
-    try:
-        from huggingface_hub import try_to_load_from_cache
-
-        for filename in ("config.json", "README.md"):
-            cached = try_to_load_from_cache(name, filename)
-            if isinstance(cached, str):
-                files.append(Path(cached))
-    except Exception:  # no hub client or an invalid id: the license stays unknown
-        pass
-    return {"name": name, "url": f"https://huggingface.co/{name}", "license": _license_in(*files)}
+            found = known_license(origin) or found
+        return {"name": f"{origin} (local copy: {folder})" if origin else name, "license": found}
+    return {**hub, "license": _card_license(_cached_card(name))}
 
 
-def _local_model_name(path: Path) -> Optional[str]:
-    """The hub name a local copy was saved from, where its config records one."""
-    config = read_json(path / "config.json") or {}
-    origin = config.get("_name_or_path")
-    if isinstance(origin, str) and origin and not Path(origin).is_absolute() and not origin.startswith("."):
+def known_license(name: str) -> Optional[str]:
+    return KNOWN_TRANSFORMER_LICENSES.get(name.split("/")[-1] if name.startswith(HUB_ORGS) else name)
+
+
+def _saved_from(folder: Path) -> Optional[str]:
+    """The hub name a local copy was saved from, where its config.json records one."""
+    origin = json.loads((folder / "config.json").read_text(encoding="utf8")).get("_name_or_path")
+    if origin and not Path(origin).is_absolute() and not origin.startswith("."):
         return origin
     return None
 
 
-def _license_in(*files: Path) -> str:
-    """A `license` in a config.json, or in a model card's YAML header; else UNKNOWN_LICENSE."""
-    for file in files:
-        if not file.is_file():
-            continue
-        text = file.read_text(encoding="utf8", errors="replace")
-        if file.suffix == ".json":
-            try:
-                value = json.loads(text).get("license")
-            except (ValueError, AttributeError):
-                value = None
-            if isinstance(value, str) and value.strip():
-                return value.strip()
-        else:
-            header = re.match(r"---\s*\n(.*?)\n---", text, re.S)
-            if header:
-                found = re.search(r"^license:\s*['\"]?([^'\"\n]+?)['\"]?\s*$", header.group(1), re.M)
-                if found:
-                    return found.group(1).strip()
-    return UNKNOWN_LICENSE
+def _cached_card(name: str) -> Optional[Path]:
+    """The model card of a hub model in the local hub cache (never downloaded)."""
+    from huggingface_hub import try_to_load_from_cache
 
-
-def model_transformer(model: Path) -> Optional[str]:
-    """The transformer name or folder in the trained pipeline's config, if it has one."""
-    config_path = model / "config.cfg"
-    if not config_path.exists():
-        return None
-    from confection import Config
-
-    config = Config().from_disk(config_path, interpolate=False)
     try:
-        return config["components"]["transformer"]["model"]["name"]
-    except KeyError:
+        cached = try_to_load_from_cache(name, "README.md")
+    except ValueError:  # not a valid hub name (a folder that is gone): no card
         return None
+    return Path(cached) if isinstance(cached, str) else None
+
+
+def _card_license(card: Optional[Path]) -> str:
+    """The `license` in a model card's YAML header, else UNKNOWN_LICENSE."""
+    if card is None or not card.is_file():
+        return UNKNOWN_LICENSE
+    header = re.match(r"---\s*\n(.*?)\n---", card.read_text(encoding="utf8", errors="replace"), re.S)
+    found = header and re.search(r"^license:\s*['\"]?([^'\"\n]+?)['\"]?\s*$", header.group(1), re.M)
+    return found.group(1).strip() if found else UNKNOWN_LICENSE
 
 
 # ---------------------------------------------------------------------------------------------
 # meta.json
+
+
+def spacy_performance(scores: Dict[str, Any]) -> Dict[str, Any]:
+    return {key: scores[key] for key in SPACY_KEYS if key in scores}
+
+
+def seqeval_performance(seqeval: Dict[str, Any]) -> Dict[str, Any]:
+    """seqeval.json -> {mode: {overall, per_type, per_language}, version, sentences, tokens,
+    languages}, the scores under meta.json's names (SEQEVAL_NAMES)."""
+    performance: Dict[str, Any] = {}
+    for mode in SEQEVAL_MODES:
+        scores = seqeval[mode]
+        performance[mode] = {
+            "overall": _renamed(scores["overall"]),
+            "per_type": {label: _renamed(row) for label, row in scores["per_type"].items()},
+            "per_language": {lang: _renamed(row) for lang, row in scores["per_language"].items()},
+        }
+    return {**performance, "version": seqeval["seqeval"], "sentences": seqeval["sentences"],
+            "tokens": seqeval["tokens"], "languages": seqeval["languages"]}
+
+
+def _renamed(row: Dict[str, Any]) -> Dict[str, Any]:
+    return {SEQEVAL_NAMES[name]: value for name, value in row.items()}
 
 
 def build_meta(
@@ -277,55 +190,44 @@ def build_meta(
     email: str = "",
     url: str = "",
 ) -> Dict[str, Any]:
-    meta = dict(model_meta)
+    """The package's meta.json from the meta `spacy train` wrote, the test scores (scores.json,
+    seqeval.json) and the corpus' report.json. `dataset` and `langs` default to the report's;
+    `transformer` (needed for a pipeline with one) is ignored for a pipeline without."""
     report = report or {}
     dataset = dataset or report.get("source") or "unknown"
     if langs is None:
         langs = ",".join(report["langs"]) if report.get("langs") else "all"
     languages = trained_languages(report, langs)
-    pipeline = list(meta.get("pipeline") or [])
-    uses_transformer = transformer is not None or "transformer" in pipeline
-    if uses_transformer and not transformer:
-        transformer = "unknown transformer"
+    if "transformer" not in model_meta["pipeline"]:
+        transformer = None
+    elif not transformer:
+        raise ValueError("The pipeline has a transformer: pass its name (the one in its config.cfg)")
+    meta = dict(model_meta)
     meta.update({"lang": "xx", "name": name, "version": version, "license": license})
-    for key, value in (("author", author), ("email", email), ("url", url)):
-        if value or key not in meta:
-            meta[key] = value
+    meta.update({key: value for key, value in (("author", author), ("email", email), ("url", url)) if value})
     meta["description"] = describe(languages, dataset, config, transformer)
-    sources = [dict(MULTINERD)]
+    meta["sources"] = [dict(MULTINERD)]
     if is_bundled_sample(dataset):
-        sources.append({
-            "name": "xx_multinerd's bundled sample (hand-written, MultiNERD's format)",
-            "url": "",
-            "author": "The xx_multinerd developers",
-            "license": "MIT",
-        })
-    if uses_transformer:
-        sources.append(transformer_source(transformer))
-    meta["sources"] = [{key: str(value) for key, value in source.items()} for source in sources]
-    labels = dict(meta.get("labels") or {})
-    labels.setdefault("ner", list(ENTITY_TYPES))
-    meta["labels"] = labels
-    dev_scores = {key: value for key, value in (meta.get("performance") or {}).items()
-                  if key in ("ents_p", "ents_r", "ents_f")}
-    performance: Dict[str, Any] = {}
-    if scores:
-        performance.update(spacy_performance(scores))
+        meta["sources"].append(dict(BUNDLED_SAMPLE))
+    if transformer:
+        meta["sources"].append(transformer_source(transformer))
+    # The model's own performance is the dev sample's during training: not kept as test scores.
+    dev_scores = {key: value for key, value in model_meta["performance"].items() if key in ("ents_p", "ents_r", "ents_f")}
+    meta["performance"] = spacy_performance(scores) if scores else {}
     if seqeval:
-        performance["seqeval"] = seqeval_performance(seqeval)
-    meta["performance"] = performance
+        meta["performance"]["seqeval"] = seqeval_performance(seqeval)
     custom: Dict[str, Any] = {
         "dataset": dataset,
         "langs": langs,
         "languages": languages,
         "config": f"configs/{config}.cfg",
-        "transformer": transformer if uses_transformer else None,
-        "tokenization": "spaCy's xx rules, CJK characters cut into single tokens (xx_multinerd.CJKCharTokenizer.v1)",
+        "transformer": transformer,
+        "tokenization": TOKENIZATION,
         "evaluated_on": "test split" if (scores or seqeval) else None,
     }
-    train = (report.get("splits") or {}).get("train") or {}
+    train = report.get("splits", {}).get("train")
     if train:
-        custom["train_sentences"] = train.get("sentences")
+        custom["train_sentences"] = train["sentences"]
     if "seed" in report:
         custom["seed"] = report["seed"]
     if dev_scores:
@@ -335,9 +237,10 @@ def build_meta(
 
 
 def trained_languages(report: Dict[str, Any], langs: str) -> List[str]:
-    found = list(((report.get("splits") or {}).get("train") or {}).get("languages") or {})
+    """The languages of the training split, else those of the `langs` filter."""
+    found = report.get("splits", {}).get("train", {}).get("languages")
     if found:
-        return sorted(found, key=lambda lang: (LANGUAGES + (lang,)).index(lang))
+        return in_language_order(found)
     if langs and langs.strip().lower() != "all":
         return [lang.strip() for lang in langs.split(",") if lang.strip()]
     return list(LANGUAGES)
@@ -370,16 +273,25 @@ def describe(languages: List[str], dataset: str, config: str, transformer: Optio
 
 
 # ---------------------------------------------------------------------------------------------
-# Model card
+# Model card (README.md), from the meta build_meta wrote
 
 
-def _pct(value: Any) -> str:
+def build_readme(meta: Dict[str, Any]) -> str:
+    return "\n".join(_summary(meta) + _usage(meta) + _label_scheme() + _accuracy(meta) + _license(meta)
+                     + _sources(meta) + _training(meta))
+
+
+def _pct(value: Optional[float]) -> str:
+    """A 0-1 score in %; "–" where there is none (a type never seen, spaCy's None)."""
     return f"{value * 100:.2f}" if isinstance(value, (int, float)) else "–"
 
 
-def _support(metrics: Optional[Dict[str, Any]]) -> str:
-    value = (metrics or {}).get("support")
-    return f"{int(value):,}" if isinstance(value, (int, float)) else "–"
+def _pcts(scores: Dict[str, Any], keys: Iterable[str]) -> Tuple[str, ...]:
+    return tuple(_pct(scores.get(key)) for key in keys)
+
+
+def _support(scores: Optional[Dict[str, Any]]) -> str:
+    return f"{scores['support']:,}" if scores else "–"
 
 
 def _table(header: Tuple[str, ...], rows: List[Tuple[str, ...]], aligns: str) -> str:
@@ -389,42 +301,43 @@ def _table(header: Tuple[str, ...], rows: List[Tuple[str, ...]], aligns: str) ->
     return "\n".join(lines)
 
 
-def build_readme(meta: Dict[str, Any]) -> str:
-    package = f"{meta['lang']}_{meta['name']}"
-    version = meta["version"]
-    custom = meta.get("multinerd") or {}
-    performance = meta.get("performance") or {}
-    seqeval = performance.get("seqeval") or {}
-    modes = seqeval_modes(seqeval)
-    languages = custom.get("languages") or list(LANGUAGES)
-    out: List[str] = [f"# {package}", "", meta.get("description", ""), ""]
+def _package(meta: Dict[str, Any]) -> str:
+    return f"{meta['lang']}_{meta['name']}"
 
-    sources = meta.get("sources") or []
-    source_text = "<br>".join(
-        (f"[{s['name']}]({s['url']})" if s.get("url") else s["name"])
-        + (f" ({s['author']})" if s.get("author") else "") + (f", license: {s['license']}" if s.get("license") else "")
-        for s in sources
+
+def _link(source: Dict[str, str]) -> str:
+    return f"[{source['name']}]({source['url']})" if source.get("url") else source["name"]
+
+
+def _summary(meta: Dict[str, Any]) -> List[str]:
+    custom = meta["multinerd"]
+    sources = "<br>".join(
+        _link(source) + (f" ({source['author']})" if source.get("author") else "") + f", license: {source['license']}"
+        for source in meta["sources"]
     )
     features = [
-        ("**Name**", f"`{package}`"),
-        ("**Version**", f"`{version}`"),
-        ("**spaCy**", f"`{meta.get('spacy_version', '')}`"),
-        ("**Pipeline**", ", ".join(f"`{p}`" for p in meta.get("pipeline", []))),
-        ("**Languages**", ", ".join(f"`{lang}`" for lang in languages)),
+        ("**Name**", f"`{_package(meta)}`"),
+        ("**Version**", f"`{meta['version']}`"),
+        ("**spaCy**", f"`{meta['spacy_version']}`"),
+        ("**Pipeline**", ", ".join(f"`{pipe}`" for pipe in meta["pipeline"])),
+        ("**Languages**", ", ".join(f"`{lang}`" for lang in custom["languages"])),
         ("**Entity types**", ", ".join(f"`{label}`" for label in ENTITY_TYPES)),
-        ("**Trained on**", f"`{custom.get('dataset', 'unknown')}` (languages: {custom.get('langs', 'all')})"),
-        ("**Config**", f"`{custom.get('config', '')}`"),
+        ("**Trained on**", f"`{custom['dataset']}` (languages: {custom['langs']})"),
+        ("**Config**", f"`{custom['config']}`"),
     ]
-    if custom.get("transformer"):
+    if custom["transformer"]:
         features.append(("**Transformer**", f"`{custom['transformer']}`"))
-    features += [("**Sources**", source_text or "n/a"), ("**License**", f"`{meta.get('license', '')}`")]
-    if meta.get("author"):
-        features.append(("**Author**", f"[{meta['author']}]({meta['url']})" if meta.get("url") else meta["author"]))
-    out += [_table(("Feature", "Description"), features, "ll"), ""]
+    features += [("**Sources**", sources), ("**License**", f"`{meta['license']}`")]
+    if meta["author"]:
+        features.append(("**Author**", f"[{meta['author']}]({meta['url']})" if meta["url"] else meta["author"]))
+    return [f"# {_package(meta)}", "", meta["description"], "", _table(("Feature", "Description"), features, "ll"), ""]
 
-    out += ["## Usage", "",
+
+def _usage(meta: Dict[str, Any]) -> List[str]:
+    package, version = _package(meta), meta["version"]
+    return ["## Usage", "",
             "Install the wheel that `spacy project run package` builds (the package needs spaCy"
-            + (" and spacy-transformers" if "transformer" in meta.get("pipeline", []) else "")
+            + (" and spacy-transformers" if "transformer" in meta["pipeline"] else "")
             + "; its tokenizer code travels inside it):", "",
             "```bash",
             f"pip install packages/{package}-{version}/dist/{package}-{version}-py3-none-any.whl",
@@ -439,104 +352,100 @@ def build_readme(meta: Dict[str, Any]) -> str:
             "print([(ent.text, ent.label_) for ent in doc.ents])",
             "```", ""]
 
-    out += ["## Label scheme", "",
-            _table(("Label", "Meaning"), [(f"`{label}`", TYPE_NAMES[label]) for label in ENTITY_TYPES], "ll"), ""]
 
-    out += ["## Accuracy", ""]
+def _label_scheme() -> List[str]:
+    rows = [(f"`{label}`", TYPE_NAMES[label]) for label in ENTITY_TYPES]
+    return ["## Label scheme", "", _table(("Label", "Meaning"), rows, "ll"), ""]
+
+
+def _accuracy(meta: Dict[str, Any]) -> List[str]:
+    """Overall, per-type and per-language test scores: spaCy's and seqeval's, those there are."""
+    performance = meta["performance"]
     if not performance:
-        out += ["No test scores were found when this package was built (run `spacy project run evaluate`).", ""]
-    else:
-        out += [f"Scores on the {custom.get('evaluated_on') or 'test split'} of `{custom.get('dataset', '')}`, in %. "
-                "spaCy: exact entity spans (`spacy evaluate`). seqeval: word-level BIO tags "
-                "(default mode, and strict mode, which counts an entity only when its tags are well formed).", ""]
-        out += ["### Overall", ""]
-        rows = []
-        if "ents_f" in performance:
-            rows.append(("spaCy", _pct(performance.get("ents_p")), _pct(performance.get("ents_r")),
-                         _pct(performance.get("ents_f")), "–"))
-        for mode in modes:
-            overall = seqeval[mode].get("overall") or {}
-            rows.append((f"seqeval ({mode})", _pct(overall.get("p")), _pct(overall.get("r")), _pct(overall.get("f")),
-                         _support(overall)))
-        out += [_table(("Scorer", "P", "R", "F", "Support"), rows, "lrrrr"), ""]
+        return ["## Accuracy", "", "No test scores were found when this package was built "
+                "(run `spacy project run evaluate`).", ""]
+    seqeval = performance.get("seqeval", {})
+    modes = list(SEQEVAL_MODES) if seqeval else []
+    lines = ["## Accuracy", "",
+             f"Scores on the {meta['multinerd']['evaluated_on']} of `{meta['multinerd']['dataset']}`, in %. "
+             "spaCy: exact entity spans (`spacy evaluate`). seqeval: word-level BIO tags "
+             "(default mode, and strict mode, which counts an entity only when its tags are well formed).", ""]
 
-        out += ["### Per entity type", ""]
-        per_type = performance.get("ents_per_type") or {}
-        header: Tuple[str, ...] = ("Type",)
-        if per_type:
-            header += ("spaCy P", "spaCy R", "spaCy F")
-        header += tuple(f"seqeval F ({mode})" for mode in modes)
-        if modes:
-            header += ("Support",)
-        rows = []
-        for label in ENTITY_TYPES:
-            row: Tuple[str, ...] = (f"`{label}`",)
-            if per_type:
-                scores = per_type.get(label) or {}
-                row += (_pct(scores.get("p")), _pct(scores.get("r")), _pct(scores.get("f")))
-            row += tuple(_pct((seqeval[mode]["per_type"].get(label) or {}).get("f")) for mode in modes)
-            if modes:
-                row += (_support(seqeval[modes[0]]["per_type"].get(label)),)
-            rows.append(row)
-        out += [_table(header, rows, "l" + "r" * (len(header) - 1)), ""]
+    rows = []
+    if "ents_f" in performance:
+        rows.append(("spaCy", *_pcts(performance, ("ents_p", "ents_r", "ents_f")), "–"))
+    for mode in modes:
+        overall = seqeval[mode]["overall"]
+        rows.append((f"seqeval ({mode})", *_pcts(overall, "prf"), _support(overall)))
+    lines += ["### Overall", "", _table(("Scorer", "P", "R", "F", "Support"), rows, "lrrrr"), ""]
 
-        out += ["### Per language", ""]
-        if modes:
-            counts = seqeval.get("languages") or {}
-            header = ("Language", "Sentences", "Support", "P", "R") + tuple(f"F ({mode})" for mode in modes)
-            rows = []
-            seen = seqeval[modes[0]].get("per_language") or {}
-            order = [lang for lang in LANGUAGES if lang in seen] + [lang for lang in seen if lang not in LANGUAGES]
-            for lang in order:
-                first = seen[lang]
-                sentences = (counts.get(lang) or {}).get("sentences")
-                row = (f"{LANGUAGE_NAMES.get(lang, lang)} (`{lang}`)",
-                       f"{sentences:,}" if isinstance(sentences, int) else "–", _support(first),
-                       _pct(first.get("p")), _pct(first.get("r")))
-                row += tuple(_pct((seqeval[mode].get("per_language", {}).get(lang) or {}).get("f")) for mode in modes)
-                rows.append(row)
-            out += [f"seqeval, word-level; P and R in the {modes[0]} mode; support: gold entities.", "",
+    spacy_per_type = performance.get("ents_per_type", {})
+    header = ("Type",) + (("spaCy P", "spaCy R", "spaCy F") if spacy_per_type else ())
+    header += tuple(f"seqeval F ({mode})" for mode in modes) + (("Support",) if modes else ())
+    rows = []
+    for label in ENTITY_TYPES:
+        row = (f"`{label}`",) + (_pcts(spacy_per_type.get(label, {}), "prf") if spacy_per_type else ())
+        row += tuple(_pct(seqeval[mode]["per_type"].get(label, {}).get("f")) for mode in modes)
+        rows.append(row + ((_support(seqeval[modes[0]]["per_type"].get(label)),) if modes else ()))
+    lines += ["### Per entity type", "", _table(header, rows, "l" + "r" * (len(header) - 1)), ""]
+
+    lines += ["### Per language", ""]
+    if not modes:
+        return lines + ["No per-language scores were found (scripts/evaluate.py writes them to seqeval.json).", ""]
+    first = seqeval[modes[0]]["per_language"]
+    header = ("Language", "Sentences", "Support", "P", "R") + tuple(f"F ({mode})" for mode in modes)
+    rows = [
+        (f"{LANGUAGE_NAMES.get(lang, lang)} (`{lang}`)", f"{seqeval['languages'][lang]['sentences']:,}",
+         _support(first[lang]), *_pcts(first[lang], "pr"),
+         *(_pct(seqeval[mode]["per_language"][lang]["f"]) for mode in modes))
+        for lang in in_language_order(first)
+    ]
+    return lines + [f"seqeval, word-level; P and R in the {modes[0]} mode; support: gold entities.", "",
                     _table(header, rows, "l" + "r" * (len(header) - 1)), ""]
-        else:
-            out += ["No per-language scores were found (scripts/evaluate.py writes them to seqeval.json).", ""]
 
-    out += ["## License", "",
-            f"The pipeline's weights are licensed under **{meta.get('license', '')}**"
-            + (f" ({MODEL_LICENSE_URL})" if meta.get("license") == MODEL_LICENSE else "")
-            + ": pipelines trained on MultiNERD (Babelscape) derive from it, and MultiNERD is "
-            "CC BY-NC-SA 4.0 — attribution, non-commercial use only, derivatives under the same license.", ""]
-    if is_bundled_sample(str(custom.get("dataset", ""))):
-        out += ["This build was trained on the project's hand-written sample (MIT), not on MultiNERD; it "
-                "carries the same license as the builds trained on MultiNERD, so that the terms don't depend on "
-                "the build.", ""]
-    if custom.get("transformer"):
-        transformer = next((s for s in sources if s["name"] != MULTINERD["name"] and "bundled" not in s["name"]), None)
-        if transformer:
-            found = transformer.get("license") or UNKNOWN_LICENSE
-            out += [f"The transformer it was fine-tuned from, `{transformer['name']}`, "
-                    + (f"is licensed under {found}." if found != UNKNOWN_LICENSE else f"has its own license: {found}."), ""]
-    out += ["The code that builds it (the xx_multinerd spaCy project) is MIT-licensed.", ""]
-    out += ["## Sources", ""]
-    for source in sources:
-        line = f"- [{source['name']}]({source['url']})" if source.get("url") else f"- {source['name']}"
-        if source.get("author"):
-            line += f", {source['author']}"
-        line += f" — license: {source.get('license') or UNKNOWN_LICENSE}"
-        out.append(line)
-    out.append("")
-    out += ["## Training", "",
-            f"- Dataset: `{custom.get('dataset', 'unknown')}`; languages: {custom.get('langs', 'all')}"
-            + (f"; {custom['train_sentences']:,} training sentences" if isinstance(custom.get("train_sentences"), int) else ""),
-            f"- Config: `{custom.get('config', '')}`" + (f", transformer `{custom['transformer']}`" if custom.get("transformer") else ""),
-            f"- Tokenization: {custom.get('tokenization', '')}", ""]
-    return "\n".join(out)
+
+def _license(meta: Dict[str, Any]) -> List[str]:
+    custom = meta["multinerd"]
+    lines = ["## License", "",
+             f"The pipeline's weights are licensed under **{meta['license']}**"
+             + (f" ({MODEL_LICENSE_URL})" if meta["license"] == MODEL_LICENSE else "")
+             + ": pipelines trained on MultiNERD (Babelscape) derive from it, and MultiNERD is "
+             "CC BY-NC-SA 4.0 — attribution, non-commercial use only, derivatives under the same license.", ""]
+    if is_bundled_sample(custom["dataset"]):
+        lines += ["This build was trained on the project's hand-written sample (MIT), not on MultiNERD; it "
+                  "carries the same license as the builds trained on MultiNERD, so that the terms don't depend on "
+                  "the build.", ""]
+    if custom["transformer"]:
+        transformer = meta["sources"][-1]  # build_meta lists the transformer last
+        found = transformer["license"]
+        lines += [f"The transformer it was fine-tuned from, `{transformer['name']}`, "
+                  + (f"is licensed under {found}." if found != UNKNOWN_LICENSE else f"has its own license: {found}."), ""]
+    return lines + ["The code that builds it (the xx_multinerd spaCy project) is MIT-licensed.", ""]
+
+
+def _sources(meta: Dict[str, Any]) -> List[str]:
+    lines = ["## Sources", ""]
+    for source in meta["sources"]:
+        author = f", {source['author']}" if source.get("author") else ""
+        lines.append(f"- {_link(source)}{author} — license: {source['license']}")
+    return lines + [""]
+
+
+def _training(meta: Dict[str, Any]) -> List[str]:
+    custom = meta["multinerd"]
+    sentences = f"; {custom['train_sentences']:,} training sentences" if "train_sentences" in custom else ""
+    transformer = f", transformer `{custom['transformer']}`" if custom["transformer"] else ""
+    return ["## Training", "",
+            f"- Dataset: `{custom['dataset']}`; languages: {custom['langs']}{sentences}",
+            f"- Config: `{custom['config']}`{transformer}",
+            f"- Tokenization: {custom['tokenization']}", ""]
 
 
 def license_text(meta: Dict[str, Any]) -> str:
     return (
-        f"{meta['lang']}_{meta['name']} {meta['version']}: the trained pipeline (weights and data files)\n\n"
-        f"License: {meta.get('license', '')}\n"
-        + (f"{MODEL_LICENSE_URL}\n" if meta.get("license") == MODEL_LICENSE else "")
+        f"{_package(meta)} {meta['version']}: the trained pipeline (weights and data files)\n\n"
+        f"License: {meta['license']}\n"
+        + (f"{MODEL_LICENSE_URL}\n" if meta["license"] == MODEL_LICENSE else "")
         + "\nxx_multinerd pipelines are trained on MultiNERD (Babelscape,\n"
         "https://huggingface.co/datasets/Babelscape/multinerd), licensed CC BY-NC-SA 4.0: use them with\n"
         "attribution, for non-commercial purposes only, and share derivatives under the same license.\n"
@@ -546,11 +455,8 @@ def license_text(meta: Dict[str, Any]) -> str:
 
 def sources_text(meta: Dict[str, Any]) -> str:
     blocks = []
-    for source in meta.get("sources") or []:
-        lines = [source["name"]]
-        for key in ("author", "url", "license"):
-            if source.get(key):
-                lines.append(f"{key}: {source[key]}")
+    for source in meta["sources"]:
+        lines = [source["name"]] + [f"{key}: {source[key]}" for key in ("author", "url", "license") if source.get(key)]
         blocks.append("\n".join(lines))
     return "\n\n".join(blocks) + "\n"
 
@@ -580,22 +486,20 @@ def main(
     model_meta = read_json(model / "meta.json")
     if model_meta is None:
         msg.fail(f"{model} has no meta.json: is it a trained spaCy pipeline?", exits=1)
-    if config is None:
-        config = "trf" if "transformer" in (model_meta.get("pipeline") or []) else "cnn"
+    has_transformer = "transformer" in model_meta["pipeline"]
+    config = config or ("trf" if has_transformer else "cnn")
     metrics = metrics or Path("metrics") / config
     scores = read_json(metrics / "scores.json")
     seqeval = read_json(metrics / "seqeval.json")
+    report = read_json(corpus / "report.json")
     if scores is None:
         msg.warn(f"No {metrics / 'scores.json'} (spacy evaluate): the meta and card will lack spaCy's test scores.")
     if seqeval is None:
         msg.warn(f"No {metrics / 'seqeval.json'} (scripts/evaluate.py): the meta and card will lack seqeval's scores.")
-    report = read_json(corpus / "report.json")
     if report is None:
         msg.warn(f"No {corpus / 'report.json'}: dataset and languages come from the options only.")
-    if "transformer" in (model_meta.get("pipeline") or []):
+    if has_transformer:
         transformer = transformer or model_transformer(model)
-    elif transformer:
-        transformer = None  # a cnn pipeline: the project's transformer variable doesn't apply
     meta = build_meta(
         model_meta, name=name, version=version, config=config, scores=scores, seqeval=seqeval, report=report,
         transformer=transformer, dataset=dataset, langs=langs, license=license, author=author, email=email, url=url,

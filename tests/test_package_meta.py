@@ -9,12 +9,10 @@ from spacy.schemas import ModelMetaSchema, validate
 
 import package_meta as pm
 from multinerd.labels import ENTITY_TYPES, LANGUAGES
-from multinerd.scoring import add_tags, score_tags
+from multinerd.scoring import MODES, add_tags, score_tags
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "package_meta.py"
-
-
 
 
 def fake_seqeval() -> dict:
@@ -90,8 +88,12 @@ def test_meta_labels_and_performance(meta):
     assert performance["ents_per_type"]["PER"]["f"] == 1.0
     assert "ner_loss" not in performance  # the training-time dev scores are not the test scores
     seqeval = performance["seqeval"]
-    assert pm.seqeval_modes(seqeval) == ["default", "strict"]
+    assert pm.SEQEVAL_MODES == tuple(MODES)
+    assert set(seqeval) == {*MODES, "version", "sentences", "tokens", "languages"}
     default = seqeval["default"]
+    # seqeval.json's scores under spaCy's short names.
+    assert list(default["overall"]) == ["p", "r", "f", "support", "accuracy"]
+    assert list(default["per_type"]["LOC"]) == ["p", "r", "f", "support"]
     # 11 PER+LOC found, 10 LOC + 1 FOOD missed: P = 20/20, R = 20/31.
     assert default["overall"]["p"] == pytest.approx(1.0)
     assert default["overall"]["r"] == pytest.approx(20 / 31)
@@ -100,7 +102,9 @@ def test_meta_labels_and_performance(meta):
     assert set(default["per_language"]) == set(LANGUAGES)
     assert default["per_language"]["zh"]["r"] == pytest.approx(2 / 4)
     assert default["per_language"]["de"]["r"] == pytest.approx(2 / 3)
+    assert seqeval["strict"]["overall"]["f"] == pytest.approx(default["overall"]["f"])
     assert seqeval["languages"]["zh"]["sentences"] == 2
+    assert seqeval["sentences"] == 11 and seqeval["version"] == fake_seqeval()["seqeval"]
 
 
 def test_meta_custom_block(meta):
@@ -152,11 +156,7 @@ def test_sample_trained_cnn_model():
 
 def test_transformer_licenses(tmp_path):
     assert pm.transformer_source("google-bert/bert-base-multilingual-cased")["license"] == "Apache-2.0"
-    # A local folder: a license in config.json, or in its model card's YAML header; else a pointer.
-    in_config = tmp_path / "a"
-    in_config.mkdir()
-    (in_config / "config.json").write_text(json.dumps({"model_type": "bert", "license": "MIT"}))
-    assert pm.transformer_source(str(in_config))["license"] == "MIT"
+    # A local folder: the license in its model card's YAML header; else a pointer.
     in_card = tmp_path / "b"
     in_card.mkdir()
     (in_card / "config.json").write_text(json.dumps({"model_type": "bert"}))
@@ -177,12 +177,9 @@ def test_transformer_licenses(tmp_path):
                       "license": "see the model's card"}
 
 
-def test_seqeval_other_layouts():
-    sections_first = {"overall": {"default": {"precision": 50, "recall": 25, "f1-score": 33.3, "support": 8}},
-                      "per_language": {"default": {"de": {"p": 50, "r": 25, "f": 33.3, "n": 8}}}}
-    result = pm.seqeval_performance(sections_first)
-    assert result["default"]["overall"] == {"p": 0.5, "r": 0.25, "f": pytest.approx(0.333), "support": 8}
-    assert result["default"]["per_language"]["de"]["f"] == pytest.approx(0.333)
+def test_transformer_pipeline_needs_its_transformer():
+    with pytest.raises(ValueError):
+        pm.build_meta(model_meta(), name="multinerd", version="0.1.0", config="trf", report=fake_report())
 
 
 def test_cli(tmp_path):

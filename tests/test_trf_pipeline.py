@@ -106,6 +106,7 @@ def test_install_package_output(built):
         assert f"\n{lang}  " in output
     assert "北京是中国的首都。" in output
     assert f"Package location: {built['site'] / PACKAGE}" in output
+    assert "Test scores (%): seqeval F1 (default)" in output
 
 
 CHECK = r"""
