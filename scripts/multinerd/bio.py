@@ -11,6 +11,8 @@ def repair_bio(tags: List[str]) -> Tuple[List[str], int]:
     An `I-X` that follows `O`, the start of the sentence or a tag of another type starts a
     new entity: it becomes `B-X`. Returns the repaired tags and how many were changed.
     """
+    if not any(tag[0] == "I" for tag in tags):
+        return tags, 0  # most sentences: nothing to check
     repaired = list(tags)
     repairs = 0
     previous = "O"

@@ -214,8 +214,9 @@ def empty_stats() -> Dict:
     return {"sentences": 0, "tokens": 0, "entities": Counter(), "repaired": 0, "skipped": 0}
 
 
-def count_entities(tags: Sequence[str]) -> Counter:
-    return Counter(tag[2:] for tag in tags if tag.startswith("B-"))
+def entity_labels(tags: Sequence[str]) -> List[str]:
+    """The label of each entity in a well-formed BIO sequence."""
+    return [tag[2:] for tag in tags if tag[0] == "B"]
 
 
 def convert(
@@ -279,7 +280,7 @@ def _convert_into(rows, work, langs, shard_size, seed, skip_invalid, n_buckets, 
         counts["sentences"] += 1
         counts["tokens"] += len(sentence.words)
         counts["repaired"] += sentence.repairs
-        entities = count_entities(sentence.tags)
+        entities = entity_labels(sentence.tags)
         counts["entities"].update(entities)
         labels.update(entities)
         if row.split == "train":

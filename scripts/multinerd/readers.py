@@ -11,7 +11,7 @@ whether to stop or to skip and count it.
 import json
 import re
 from pathlib import Path
-from typing import Iterator, List, NamedTuple, Optional, Sequence, Tuple
+from typing import Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 from .labels import LANGUAGES
 
@@ -79,16 +79,19 @@ def find_files(source: Path) -> List[Tuple[Path, str, str, Optional[str]]]:
     return files
 
 
-def _decoded_lines(path: Path) -> Iterator[Tuple[int, Optional[str], Optional[str]]]:
-    """(line number, text, problem) for each line; undecodable bytes become a problem, not a crash.
+def _decoded_lines(path: Path, after: int = 0) -> Iterator[Tuple[int, Optional[str], Optional[str]]]:
+    """(line number, text, problem) for each line after line `after`; undecodable bytes become a
+    problem, not a crash.
 
     Decodes in bulk (fast); only when that fails does it go on line by line from where it got to.
     """
-    done = 0
+    done = after
     try:
         with path.open(encoding="utf-8", newline="") as f:
-            for done, line in enumerate(f, 1):
-                yield done, line.rstrip("\r\n"), None
+            for number, line in enumerate(f, 1):
+                if number > after:
+                    done = number
+                    yield number, line.rstrip("\r\n"), None
         return
     except UnicodeDecodeError:
         pass
@@ -102,9 +105,10 @@ def _decoded_lines(path: Path) -> Iterator[Tuple[int, Optional[str], Optional[st
                 yield number, None, f"bytes that are not UTF-8 ({err.reason} at byte {err.start})"
 
 
-def read_tsv(path: Path, split: str, lang: Optional[str]) -> Iterator[Row]:
+def _tsv_rows(lines: Iterable[Tuple[int, Optional[str], Optional[str]]], path: Path, split: str, lang: Optional[str]) -> Iterator[Row]:
+    """Sentences from numbered TSV lines, one line at a time: the careful reader for any input."""
     tokens, tags, start, problem = [], [], 0, None
-    for number, line, line_problem in _decoded_lines(path):
+    for number, line, line_problem in lines:
         if line is not None and not line.strip():
             if tokens or problem:
                 yield Row(tokens, tags, lang, split, f"{path}:{start}", problem)
@@ -128,6 +132,51 @@ def read_tsv(path: Path, split: str, lang: Optional[str]) -> Iterator[Row]:
         tags.append(columns[2].strip())
     if tokens or problem:
         yield Row(tokens, tags, lang, split, f"{path}:{start}", problem)
+
+
+def _tsv_block(block: str, first: int, path: Path, split: str, lang: Optional[str]) -> Iterator[Row]:
+    """The sentence in `block` (text between blank lines, starting at line `first`), parsed a
+    sentence at a time; anything unusual (comments, blank or short lines) goes to `_tsv_rows`."""
+    lines = block.split("\n")
+    if block and block[0] != "#" and "\n#" not in block:
+        columns = [line.split("\t") for line in lines]
+        try:
+            tokens = [c[1] for c in columns]
+            tags = [c[2].strip() for c in columns]
+        except IndexError:
+            tokens = None
+        if tokens is not None and "" not in tokens and "" not in tags:
+            yield Row(tokens, tags, lang, split, f"{path}:{first}")
+            return
+    yield from _tsv_rows(((first + i, line, None) for i, line in enumerate(lines)), path, split, lang)
+
+
+def read_tsv(path: Path, split: str, lang: Optional[str], chunk_size: int = 1 << 22) -> Iterator[Row]:
+    """Sentences of a TSV file, read in large chunks and cut at blank lines (fast); after bytes
+    that are not UTF-8, the rest is read line by line so the bad line can be named."""
+    done = 0  # lines handled so far
+    try:
+        with path.open(encoding="utf-8") as f:  # universal newlines: \r\n becomes \n
+            rest = ""
+            while True:
+                chunk = f.read(chunk_size)
+                text = rest + chunk
+                if chunk:
+                    cut = text.rfind("\n\n")
+                    if cut < 0:
+                        rest = text
+                        continue
+                    body, rest = text[:cut], text[cut + 2:]
+                else:
+                    body, rest = (text[:-1] if text.endswith("\n") else text), ""
+                for block in body.split("\n\n"):
+                    yield from _tsv_block(block, done + 1, path, split, lang)
+                    done += block.count("\n") + 2
+                if not chunk:
+                    return
+    except UnicodeDecodeError:
+        pass
+    yield from _tsv_rows(_decoded_lines(path, after=done), path, split, lang)
 
 
 def _row_from_dict(record, split: str, lang: Optional[str], where: str) -> Row:
