@@ -11,9 +11,10 @@ import typer
 from tqdm import tqdm
 from wasabi import msg
 
+from multinerd.cli import fail
 from multinerd.corpus import InvalidRow, convert
 from multinerd.labels import ENTITY_TYPES
-from multinerd.readers import SPLITS, SourceError, read_files, read_hub
+from multinerd.readers import SPLITS, SourceError, is_local, read_files, read_hub
 
 app = typer.Typer(add_completion=False)
 
@@ -52,8 +53,8 @@ def main(
     skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Skip bad rows and count them instead of stopping"),
 ):
     if loader not in ("auto", "files", "datasets"):
-        msg.fail(f"Unknown --loader {loader!r}. Use auto, files or datasets.", exits=1)
-    use_files = loader == "files" or (loader == "auto" and Path(source).exists())
+        fail(f"Unknown --loader {loader!r}. Use auto, files or datasets.")
+    use_files = loader == "files" or (loader == "auto" and is_local(source))
     rows = read_files(Path(source), lang) if use_files else read_hub(source, lang)
     progress = tqdm(unit=" sent", unit_scale=True, desc="converting", mininterval=1.0, file=sys.stderr)
     try:
@@ -61,10 +62,10 @@ def main(
                          skip_invalid=skip_invalid, dev_sample_size=dev_sample, on_row=progress.update, source=source)
     except InvalidRow as err:
         progress.close()
-        msg.fail(f"{err}. Fix the data, or pass --skip-invalid to skip bad rows and count them.", exits=1)
+        fail(f"{err}. Fix the data, or pass --skip-invalid to skip bad rows and count them.")
     except SourceError as err:
         progress.close()
-        msg.fail(str(err), exits=1)
+        fail(str(err))
     progress.close()
     print_report(report)
     done = {split: report["splits"][split]["sentences"] for split in SPLITS}

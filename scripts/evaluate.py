@@ -19,6 +19,7 @@ from spacy.tokens import Doc
 from tqdm import tqdm
 from wasabi import msg
 
+from multinerd.cli import fail
 import multinerd.tokenizer  # noqa: F401  registers the tokenizer the pipelines name
 from multinerd.corpus import read_docs
 from multinerd.scoring import MODES, Sequences, Tags, add_tags, doc_tags, render_markdown, score_tags
@@ -64,20 +65,20 @@ def evaluate(nlp: Language, test_dir: Path, batch_size: Optional[int] = None, pr
 
 def load_pipeline(model: str, gpu_id: int) -> Language:
     if not (Path(model).exists() or spacy.util.is_package(model)):
-        msg.fail(f"No pipeline at {model}: run `spacy project run train` first "
-                 "(or pass a trained pipeline folder such as training/cnn/model-best).", exits=1)
+        fail(f"No pipeline at {model}: run `spacy project run train` first "
+                 "(or pass a trained pipeline folder such as training/cnn/model-best).")
     if Path(model).is_dir() and not (Path(model) / "config.cfg").exists():
-        msg.fail(f"{model} is not a spaCy pipeline (no config.cfg): pass a folder such as "
-                 "training/cnn/model-best, written by `spacy project run train`.", exits=1)
+        fail(f"{model} is not a spaCy pipeline (no config.cfg): pass a folder such as "
+                 "training/cnn/model-best, written by `spacy project run train`.")
     if gpu_id >= 0:
         try:
             spacy.require_gpu(gpu_id)
         except Exception as err:  # no cupy, no such device
-            msg.fail(f"Can't use GPU {gpu_id}: {err}. Pass --gpu-id -1 for the CPU.", exits=1)
+            fail(f"Can't use GPU {gpu_id}: {err}. Pass --gpu-id -1 for the CPU.")
     try:
         nlp = spacy.load(model)
     except Exception as err:
-        msg.fail(f"Can't load the pipeline {model}: {err}", exits=1)
+        fail(f"Can't load the pipeline {model}: {err}")
     factories = {nlp.get_pipe_meta(name).factory for name in nlp.pipe_names}
     if not factories & set(ENTITY_FACTORIES):
         msg.warn(f"{model} has no entity recognizer (pipes: {', '.join(nlp.pipe_names) or 'none'}): "
@@ -94,17 +95,17 @@ def main(
     batch_size: int = typer.Option(0, min=0, help="Docs per batch; 0: the pipeline's own batch size"),
 ):
     if not test_dir.is_dir():
-        msg.fail(f"No test corpus at {test_dir}: run `spacy project run convert` first.", exits=1)
+        fail(f"No test corpus at {test_dir}: run `spacy project run convert` first.")
     if not language_folders(test_dir):
-        msg.fail(f"No .spacy shards under {test_dir}: run `spacy project run convert` first "
-                 "(or check that the dataset has a test split for the chosen languages).", exits=1)
+        fail(f"No .spacy shards under {test_dir}: run `spacy project run convert` first "
+                 "(or check that the dataset has a test split for the chosen languages).")
     nlp = load_pipeline(model, gpu_id)
     start = time.perf_counter()
     try:
         scores = evaluate(nlp, test_dir, batch_size or None)
     except ValueError as err:
-        msg.fail(f"Nothing scored in {test_dir} ({err}): run `spacy project run convert` first "
-                 "(or check that the dataset has a test split for the chosen languages).", exits=1)
+        fail(f"Nothing scored in {test_dir} ({err}): run `spacy project run convert` first "
+                 "(or check that the dataset has a test split for the chosen languages).")
     seconds = time.perf_counter() - start
     scores = {"model": model, "corpus": str(test_dir), **scores}
     output_dir.mkdir(parents=True, exist_ok=True)

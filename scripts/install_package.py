@@ -18,6 +18,7 @@ from typing import Dict, List, Optional
 import typer
 from wasabi import msg
 
+from multinerd.cli import fail
 app = typer.Typer(add_completion=False)
 
 SENTENCES = {
@@ -104,7 +105,7 @@ def pip_install(wheel: Path, target: Optional[Path]) -> None:
     msg.info("Running: " + " ".join(command))
     result = subprocess.run(command)
     if result.returncode != 0:
-        msg.fail(f"pip could not install {wheel} (exit code {result.returncode}).", exits=1)
+        fail(f"pip could not install {wheel} (exit code {result.returncode}).")
 
 
 def smoke_test(package: str, target: Optional[Path]) -> dict:
@@ -122,7 +123,7 @@ def smoke_test(package: str, target: Optional[Path]) -> dict:
         )
     if result.returncode != 0:
         sys.stderr.write(result.stderr)
-        msg.fail(f'spacy.load("{package}") failed in a fresh process (exit code {result.returncode}): see above.', exits=1)
+        fail(f'spacy.load("{package}") failed in a fresh process (exit code {result.returncode}): see above.')
     return json.loads(result.stdout.strip().splitlines()[-1])
 
 
@@ -136,13 +137,13 @@ def main(
     wheel = find_wheel(packages, package, version)
     if wheel is None:
         where = packages / f"{package}-{version or '*'}" / "dist"
-        msg.fail(f"No {package} wheel found in {where}: run `spacy project run package` first.", exits=1)
+        fail(f"No {package} wheel found in {where}: run `spacy project run package` first.")
     msg.info(f"Installing {wheel}" + (f" into {target}" if target else f" into {sys.prefix}"))
     pip_install(wheel, target)
     result = smoke_test(package, target)
     location = Path(result["location"]).parent
     if target is not None and target.resolve() not in location.resolve().parents:
-        msg.fail(f"{package} was loaded from {location}, not from {target}: another copy shadows it.", exits=1)
+        fail(f"{package} was loaded from {location}, not from {target}: another copy shadows it.")
     msg.good(f'spacy.load("{package}") works in a fresh process: version {result["version"]}, '
              f'pipeline {result["pipeline"]}, {len(result["labels"])} labels')
     for lang, doc in result["docs"].items():

@@ -28,6 +28,7 @@ import typer
 from confection import Config
 from wasabi import msg
 
+from multinerd.cli import fail
 from multinerd.labels import ENTITY_TYPES, LANGUAGES
 
 app = typer.Typer(add_completion=False)
@@ -485,7 +486,7 @@ def main(
 ):
     model_meta = read_json(model / "meta.json")
     if model_meta is None:
-        msg.fail(f"{model} has no meta.json: is it a trained spaCy pipeline?", exits=1)
+        fail(f"{model} has no meta.json: is it a trained spaCy pipeline?")
     has_transformer = "transformer" in model_meta["pipeline"]
     config = config or ("trf" if has_transformer else "cnn")
     metrics = metrics or Path("metrics") / config
@@ -519,10 +520,10 @@ def main(
 def _fresh_copy(model: Path, output: Path) -> None:
     """Replace OUTPUT by a copy of MODEL; refuse to delete a folder this script didn't write."""
     if output.resolve() == model.resolve() or model.resolve() in output.resolve().parents:
-        msg.fail(f"OUTPUT ({output}) must not be MODEL or inside it: the trained pipeline stays untouched.", exits=1)
+        fail(f"OUTPUT ({output}) must not be MODEL or inside it: the trained pipeline stays untouched.")
     if output.exists():
         if any(output.iterdir()) and not (output / MARKER).exists():
-            msg.fail(f"{output} exists and was not written by this script: remove it or choose another OUTPUT.", exits=1)
+            fail(f"{output} exists and was not written by this script: remove it or choose another OUTPUT.")
         shutil.rmtree(output)
     shutil.copytree(model, output)
     (output / MARKER).write_text("written by scripts/package_meta.py; replaced on every run\n", encoding="utf8")

@@ -8,6 +8,7 @@ from spacy.cli.train import train
 from spacy.util import load_config
 from wasabi import msg
 
+from multinerd.cli import fail
 import multinerd.tokenizer  # noqa: F401  registers the tokenizer the configs name
 from multinerd.training import TransformerUnavailable, check_transformer, train_sentences, training_overrides
 
@@ -25,8 +26,8 @@ def main(
 ):
     n_train = train_sentences(corpus)
     if not n_train:
-        msg.fail(f"No training sentences in {corpus}: run `spacy project run convert` first "
-                 "(or check that the dataset has a train split for the chosen languages).", exits=1)
+        fail(f"No training sentences in {corpus}: run `spacy project run convert` first "
+                 "(or check that the dataset has a train split for the chosen languages).")
     config = load_config(config_path)
     overrides = training_overrides(config, n_train, max_steps, gpu_id)
     if "transformer" in config["components"]:
@@ -34,7 +35,7 @@ def main(
         try:
             check_transformer(name)
         except TransformerUnavailable as err:
-            msg.fail(str(err), exits=1)
+            fail(str(err))
         overrides["components.transformer.model.name"] = name
     overrides.update({
         "paths.train": str(corpus / "train"),

@@ -18,6 +18,7 @@ import json
 import os
 import pickle
 import random
+import re
 import shutil
 import tempfile
 from collections import Counter, defaultdict
@@ -25,8 +26,8 @@ from pathlib import Path
 from typing import Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence
 
 import numpy
-import spacy
 from spacy.attrs import ENT_IOB, ENT_TYPE, ORTH
+from spacy.pipeline._parser_internals.ner import BiluoPushDown
 from spacy.strings import get_string_id
 from spacy.tokens import Doc, DocBin
 from spacy.tokens._dict_proxies import SpanGroups
@@ -57,6 +58,11 @@ class Sentence(NamedTuple):
 _TAG_NAMES = {**dict(enumerate(MULTINERD_TAGS)), **{tag: tag for tag in MULTINERD_TAGS}}
 
 
+# Language codes become folder names (dev/<lang>/), so only plain codes pass.
+LANG_PATTERN = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*$")
+_VALID_LANGS = set()
+
+
 def _tag_name(tag, where: str) -> str:
     """The tag name of a raw tag, validating it (and remembering valid strings)."""
     if isinstance(tag, str) and TAG_PATTERN.match(tag):
@@ -82,7 +88,13 @@ def to_sentence(row: Row) -> Sentence:
         raise InvalidRow(f"{row.where}: {len(tokens)} tokens but {len(raw_tags)} tags")
     if not row.lang:
         raise InvalidRow(f"{row.where}: no language: give rows a \"lang\", or pass --lang")
+    if row.lang not in _VALID_LANGS:
+        if not isinstance(row.lang, str) or not LANG_PATTERN.match(row.lang):
+            raise InvalidRow(f"{row.where}: {row.lang!r} is not a language code such as de or pt-BR")
+        _VALID_LANGS.add(row.lang)
     try:
+        if not {type(tag) for tag in raw_tags} <= {int, str}:
+            raise TypeError  # True and 1.0 would pass for the id 1 in the lookup below
         tags = [_TAG_NAMES[tag] for tag in raw_tags]
     except (KeyError, TypeError):
         tags = [_tag_name(tag, row.where) for tag in raw_tags]
@@ -130,7 +142,7 @@ class ShardWriter:
         self.folder, self.shard_size = folder, shard_size
         self.docbin = DocBin(attrs=DOCBIN_ATTRS)
         self.shards = 0
-        self.hashes = _StringIds()
+        self.hashes = STRING_IDS
 
     def add(self, sentence: Sentence) -> None:
         words, tags, hashes = sentence.words, sentence.tags, self.hashes
@@ -152,11 +164,12 @@ class ShardWriter:
 
     def flush(self) -> None:
         if len(self.docbin):
-            write_docbin(self.docbin, self.folder / f"{self.shards:03d}.spacy")
+            # Zero-padded names: spaCy reads the shards in name order.
+            write_docbin(self.docbin, self.folder / f"{self.shards:05d}.spacy")
             self.shards += 1
             self.docbin = DocBin(attrs=DOCBIN_ATTRS)
-            if len(self.hashes) > 1_000_000:  # keep the cache bounded on huge vocabularies
-                self.hashes.clear()
+            if len(STRING_IDS) > 1_000_000:  # keep the cache bounded on huge vocabularies
+                STRING_IDS.clear()
 
 
 class _StringIds(dict):
@@ -165,6 +178,11 @@ class _StringIds(dict):
     def __missing__(self, string: str) -> int:
         value = self[string] = get_string_id(string) if string else 0
         return value
+
+
+# Shared by every writer: dev and test have a writer per language, and one cache each cost
+# hundreds of MB at full scale.
+STRING_IDS = _StringIds()
 
 
 class BucketShuffle:
@@ -315,14 +333,10 @@ def _convert_into(rows, work, langs, shard_size, seed, skip_invalid, n_buckets, 
 
 def ner_label_data(labels: Iterable[str]) -> Dict:
     """The entity recognizer's label data (its transitions per label), as `spacy init labels`
-    writes it for `ner`: the default transitions plus Begin/In/Last/Unit for each label."""
-    ner = spacy.blank("xx").add_pipe("ner")
-    for label in sorted(labels):
-        ner.add_label(label)
-    data = {action: dict(names) for action, names in ner.label_data.items()}
-    for action, names in ner.moves.get_actions(examples=[]).items():
-        data.setdefault(action, {}).update(names)
-    return data
+    writes it for `ner`. Taken from the transition system itself: a blank pipeline would load
+    every spaCy plugin, seconds of start-up for nothing."""
+    actions = BiluoPushDown.get_actions(entity_types=sorted(labels))
+    return {action: dict(names) for action, names in actions.items()}
 
 
 def make_report(stats, filtered, **settings) -> Dict:

@@ -87,7 +87,7 @@ def _decoded_lines(path: Path, after: int = 0) -> Iterator[Tuple[int, Optional[s
     """
     done = after
     try:
-        with path.open(encoding="utf-8", newline="") as f:
+        with path.open(encoding="utf-8-sig", newline="") as f:  # a BOM is dropped
             for number, line in enumerate(f, 1):
                 if number > after:
                     done = number
@@ -100,7 +100,7 @@ def _decoded_lines(path: Path, after: int = 0) -> Iterator[Tuple[int, Optional[s
             if number <= done:
                 continue
             try:
-                yield number, raw.decode("utf-8").rstrip("\r\n"), None
+                yield number, raw.decode("utf-8-sig" if number == 1 else "utf-8").rstrip("\r\n"), None
             except UnicodeDecodeError as err:
                 yield number, None, f"bytes that are not UTF-8 ({err.reason} at byte {err.start})"
 
@@ -151,25 +151,31 @@ def _tsv_block(block: str, first: int, path: Path, split: str, lang: Optional[st
     yield from _tsv_rows(((first + i, line, None) for i, line in enumerate(lines)), path, split, lang)
 
 
+# A line break, an empty (or blank) line, a line break: where one sentence ends and the next starts.
+_BLANK_LINE = re.compile(r"\n[ \t]*\n")
+
+
 def read_tsv(path: Path, split: str, lang: Optional[str], chunk_size: int = 1 << 22) -> Iterator[Row]:
     """Sentences of a TSV file, read in large chunks and cut at blank lines (fast); after bytes
     that are not UTF-8, the rest is read line by line so the bad line can be named."""
     done = 0  # lines handled so far
     try:
-        with path.open(encoding="utf-8") as f:  # universal newlines: \r\n becomes \n
+        with path.open(encoding="utf-8-sig") as f:  # a BOM is dropped; universal newlines: \r\n becomes \n
             rest = ""
             while True:
                 chunk = f.read(chunk_size)
                 text = rest + chunk
                 if chunk:
-                    cut = text.rfind("\n\n")
-                    if cut < 0:
+                    last = None
+                    for last in _BLANK_LINE.finditer(text):
+                        pass
+                    if last is None:
                         rest = text
                         continue
-                    body, rest = text[:cut], text[cut + 2:]
+                    body, rest = text[:last.start()], text[last.end():]
                 else:
                     body, rest = (text[:-1] if text.endswith("\n") else text), ""
-                for block in body.split("\n\n"):
+                for block in _BLANK_LINE.split(body):
                     yield from _tsv_block(block, done + 1, path, split, lang)
                     done += block.count("\n") + 2
                 if not chunk:
@@ -216,6 +222,12 @@ def read_files(source: Path, lang: Optional[str] = None) -> Iterator[Row]:
     """Rows of every data file under `source`; `lang` is used where neither row nor path names one."""
     for path, fmt, split, path_lang in find_files(source):
         yield from FILE_READERS[fmt](path, split, lang or path_lang)
+
+
+def is_local(source: str) -> bool:
+    """Whether a source names local files: it exists, or it looks like a path, not a hub id."""
+    path = Path(source)
+    return path.exists() or source.startswith((".", "/", "~")) or path.suffix.lower() in FORMATS
 
 
 def hub_tag_names(dataset) -> Optional[List[str]]:
