@@ -132,7 +132,8 @@ def main(
     packages: Path = typer.Option(Path("packages"), help="Folder `spacy package` wrote to"),
     package: str = typer.Option("xx_multinerd", help="Package name (with the language prefix)"),
     version: Optional[str] = typer.Option(None, help="Version to install; default: the newest built"),
-    target: Optional[Path] = typer.Option(None, help="Install into this folder (pip --target) instead of the environment"),
+    target: Optional[Path] = typer.Option(
+        None, envvar="PIP_TARGET", help="Install into this folder (pip --target) instead of the environment"),
 ):
     wheel = find_wheel(packages, package, version)
     if wheel is None:

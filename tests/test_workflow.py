@@ -21,7 +21,7 @@ def project(tmp_path_factory):
     shutil.copytree(ROOT, copy, ignore=shutil.ignore_patterns(*GENERATED, "__pycache__", ".git"))
     (copy / "packages").mkdir()
     site = root / "site"
-    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PIP_TARGET": str(site), "PYTHONPATH": str(site)}
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "PIP_TARGET": str(site)}
     run = subprocess.run(
         [sys.executable, "-m", "spacy", "project", "run", "all", ".", "--vars.max_steps=30"],
         cwd=copy, env=env, capture_output=True, text=True, timeout=900,
