@@ -19,8 +19,8 @@ from spacy.tokens import Doc
 from tqdm import tqdm
 from wasabi import msg
 
-from multinerd.cli import fail
 import multinerd.tokenizer  # noqa: F401  registers the tokenizer the pipelines name
+from multinerd.cli import fail
 from multinerd.corpus import read_docs
 from multinerd.scoring import MODES, Sequences, Tags, add_tags, doc_tags, render_markdown, score_tags
 

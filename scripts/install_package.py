@@ -19,6 +19,7 @@ import typer
 from wasabi import msg
 
 from multinerd.cli import fail
+
 app = typer.Typer(add_completion=False)
 
 SENTENCES = {

@@ -8,8 +8,8 @@ from spacy.cli.train import train
 from spacy.util import load_config
 from wasabi import msg
 
-from multinerd.cli import fail
 import multinerd.tokenizer  # noqa: F401  registers the tokenizer the configs name
+from multinerd.cli import fail
 from multinerd.training import TransformerUnavailable, check_transformer, train_sentences, training_overrides
 
 app = typer.Typer(add_completion=False)

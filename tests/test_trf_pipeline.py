@@ -16,6 +16,7 @@ from pathlib import Path
 
 import pytest
 
+from install_package import SENTENCES
 from make_tiny_bert import make_tiny_bert
 from multinerd.labels import ENTITY_TYPES, LANGUAGES
 
@@ -126,18 +127,7 @@ for lang, text in texts.items():
 print(json.dumps(out, ensure_ascii=False))
 """
 
-TEXTS = {
-    "de": "Angela Merkel besuchte im Mai 2019 das Brandenburger Tor in Berlin.",
-    "en": "Barack Obama visited the Louvre in Paris with his dog Bo.",
-    "es": "Gabriel García Márquez nació en Aracataca, Colombia, en 1927.",
-    "fr": "Marie Curie a reçu le prix Nobel à Stockholm en 1911.",
-    "it": "Leonardo da Vinci dipinse la Gioconda a Firenze.",
-    "nl": "Vincent van Gogh werd geboren in Zundert, in Nederland.",
-    "pl": "Maria Skłodowska-Curie urodziła się w Warszawie.",
-    "pt": "Pedro Álvares Cabral chegou ao Brasil em 1500.",
-    "ru": "Юрий Гагарин полетел в космос на корабле «Восток-1» в 1961 году.",
-    "zh": "北京是中国的首都。",
-}
+TEXTS = SENTENCES  # the install step's sentences, one per language
 
 
 def test_load_installed_package_in_fresh_process(built):
