@@ -219,11 +219,11 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"
 
 
 def child_env(threads: int) -> Dict[str, str]:
-    """The environment of every child, both sides alike: offline, the same thread counts."""
+    """The environment of every child, both sides alike: the same thread counts (torch, BLAS,
+    the tokenizers' Rust pool), the rest inherited (HF_HUB_OFFLINE among it)."""
     env = dict(os.environ)
     env.update({name: str(threads) for name in THREAD_VARIABLES})
     env.update({
-        "HF_HUB_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1",
         "TOKENIZERS_PARALLELISM": "true" if threads > 1 else "false",
         "PYTHONHASHSEED": "0", "TRANSFORMERS_VERBOSITY": "error",
     })
