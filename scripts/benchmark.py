@@ -492,7 +492,7 @@ def child_hf_train(spec: Dict) -> Dict:
         return tokenized_inputs
 
     def compute_metrics(p):
-        from seqeval.metrics import accuracy_score, classification_report  # noqa: F401
+        from seqeval.metrics import accuracy_score
 
         predictions, labels = p
         predictions = np.argmax(predictions, axis=2)
