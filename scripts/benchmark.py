@@ -87,6 +87,9 @@ def main(
     cfg = load_config(config)
     train_batch = int(cfg["training"]["batcher"]["size"])
     learn_rate = float(cfg["training"]["optimizer"]["learn_rate"]["initial_rate"])
+    # The spaCy side's NER head may learn faster than the encoder (configs/trf.cfg); the recipe's
+    # classifier learns at the one rate, as the notebook has it.
+    head_lr_scale = float(cfg["training"]["optimizer"].get("head_lr_scale", 1.0))
     weight_decay = float(cfg["training"]["optimizer"]["L2"])
     grad_clip = float(cfg["training"]["optimizer"]["grad_clip"])
     warmup_fraction = float(cfg["multinerd"].get("warmup_fraction", 0.0))
@@ -111,6 +114,7 @@ def main(
         "split_seed": split_seed, "seeds": [seed + i for i in range(repeats)],
         "epochs": epochs, "optimizer_steps": steps, "train_batch_sentences": train_batch,
         "learning_rate": learn_rate, "weight_decay": weight_decay, "schedule": "linear warm-up then linear decay to 0",
+        "spacy_head_learning_rate": learn_rate * head_lr_scale,
         "warmup_steps": warmup_steps,
         "grad_clip": f"{grad_clip:g} (spaCy: the norm of each weight tensor; Trainer: the global norm)",
         "threads": threads, "infer_batch_size": batch_size, "warmup_batches": 1,
@@ -125,7 +129,8 @@ def main(
     log(f"Encoder {transformer} ({encoder})")
     log(f"{len(sentences):,} sentences in {data} ({skipped} skipped): {len(train):,} train "
         f"({settings['train_words']:,} words), {len(test):,} test ({settings['test_words']:,} words), seed {split_seed}")
-    log(f"Both sides: {steps:,} steps of {train_batch} sentences ({epochs} epoch(s)), lr {learn_rate:g}, "
+    log(f"Both sides: {steps:,} steps of {train_batch} sentences ({epochs} epoch(s)), encoder lr {learn_rate:g} "
+        f"(spaCy's NER head {learn_rate * head_lr_scale:g}, the recipe's classifier {learn_rate:g}), "
         f"{warmup_steps} warm-up steps then linear decay, weight decay {weight_decay:g}; "
         f"{threads} thread(s); inference batch {batch_size}, 1 warm-up batch")
 
