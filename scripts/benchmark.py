@@ -130,7 +130,7 @@ def main(
     log(f"{len(sentences):,} sentences in {data} ({skipped} skipped): {len(train):,} train "
         f"({settings['train_words']:,} words), {len(test):,} test ({settings['test_words']:,} words), seed {split_seed}")
     log(f"Both sides: {steps:,} steps of {train_batch} sentences ({epochs} epoch(s)), encoder lr {learn_rate:g} "
-        f"(spaCy's NER head {learn_rate * head_lr_scale:g}, the recipe's classifier {learn_rate:g}), "
+        f"(spaCy's NER head {settings['spacy_head_learning_rate']:g}, the recipe's classifier {learn_rate:g}), "
         f"{warmup_steps} warm-up steps then linear decay, weight decay {weight_decay:g}; "
         f"{threads} thread(s); inference batch {batch_size}, 1 warm-up batch")
 

@@ -39,7 +39,7 @@ def test_head_steps_are_scaled():
 
 def test_scale_one_is_plain_adam():
     scaled = registry.resolve({"opt": {"@optimizers": "xx_multinerd.HeadRateAdam.v1", "learn_rate": 1e-3}})["opt"]
-    plain = registry.resolve({"opt": {"@optimizers": "Adam.v1", "learn_rate": 1e-3, "use_averages": False}})["opt"]
+    plain = registry.resolve({"opt": {"@optimizers": "Adam.v1", "learn_rate": 1e-3}})["opt"]
     assert numpy.array_equal(first_step(scaled, "W"), first_step(plain, "W"))
 
 

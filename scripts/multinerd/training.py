@@ -9,6 +9,7 @@ from typing import Any, Dict, Optional, Tuple
 
 from confection import Config
 from thinc.api import Optimizer, registry
+from thinc.optimizers import ADAM_DEFAULTS, FloatOrSeq
 from thinc.types import FloatsXd
 
 
@@ -36,10 +37,18 @@ class HeadRateOptimizer(Optimizer):
 
 @registry.optimizers("xx_multinerd.HeadRateAdam.v1")
 def head_rate_adam(
-    learn_rate, *, head_lr_scale: float = 1.0, L2=0.0, beta1=0.9, beta2=0.999, eps=1e-8, grad_clip=1.0,
-    L2_is_weight_decay: bool = True, use_averages: bool = False,
+    learn_rate: FloatOrSeq = ADAM_DEFAULTS["learn_rate"],
+    *,
+    head_lr_scale: float = 1.0,
+    L2: FloatOrSeq = ADAM_DEFAULTS["L2"],
+    beta1: FloatOrSeq = ADAM_DEFAULTS["beta1"],
+    beta2: FloatOrSeq = ADAM_DEFAULTS["beta2"],
+    eps: FloatOrSeq = ADAM_DEFAULTS["eps"],
+    grad_clip: FloatOrSeq = ADAM_DEFAULTS["grad_clip"],
+    L2_is_weight_decay: bool = bool(ADAM_DEFAULTS["L2_is_weight_decay"]),
+    use_averages: bool = True,
 ) -> HeadRateOptimizer:
-    """thinc's Adam.v1 with `head_lr_scale` (see HeadRateOptimizer)."""
+    """thinc's Adam.v1, same arguments and defaults, with `head_lr_scale` (see HeadRateOptimizer)."""
     return HeadRateOptimizer(learn_rate, L2=L2, beta1=beta1, beta2=beta2, eps=eps, grad_clip=grad_clip,
                              L2_is_weight_decay=L2_is_weight_decay, use_averages=use_averages,
                              use_radam=False, head_lr_scale=head_lr_scale)
