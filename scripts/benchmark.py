@@ -25,7 +25,7 @@ import sys
 import tempfile
 import time
 from pathlib import Path
-from typing import Dict, List, Optional
+from typing import Any, Callable, Dict, List, Optional, Tuple
 
 import typer
 
@@ -390,6 +390,23 @@ def torch_threads() -> int:
     return torch.get_num_threads()
 
 
+def read_test_texts(spec: Dict):
+    """The test rows and their texts (words joined by spaces), as every inference child reads them."""
+    from multinerd.benchmark import text_of
+
+    rows = read_jsonl(Path(spec["test"]))
+    return rows, [text_of(row["tokens"]) for row in rows]
+
+
+def timed_annotation(annotate_all: Callable[[List[str]], Any], texts: List[str], batch: int) -> Tuple[Any, Dict]:
+    """The same timing for every side: one untimed warm-up batch, then one timed pass over all texts."""
+    annotate_all(texts[:batch])
+    start, start_cpu = time.perf_counter(), time.process_time()
+    outputs = annotate_all(texts)
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - start_cpu
+    return outputs, {"seconds": seconds, "cpu_seconds": cpu_seconds, "texts": len(texts), "torch_threads": torch_threads()}
+
+
 def child_spacy_train(spec: Dict) -> Dict:
     """scripts/train.py's main, in this process, with the training loop and the evaluations timed."""
     set_threads(spec["threads"])
@@ -443,18 +460,12 @@ def child_spacy_infer(spec: Dict) -> Dict:
     from spacy.tokens import Doc
 
     import multinerd.tokenizer  # noqa: F401  registers the tokenizer the config names
-    from multinerd.benchmark import seqeval_scores, text_of, word_tags_from_spans
+    from multinerd.benchmark import seqeval_scores, word_tags_from_spans
 
-    rows = read_jsonl(Path(spec["test"]))
-    texts = [text_of(row["tokens"]) for row in rows]
+    rows, texts = read_test_texts(spec)
     batch = spec["batch_size"]
     nlp = spacy.load(spec["model"])
-    for _ in nlp.pipe(texts[:batch], batch_size=batch):
-        pass
-    start, start_cpu = time.perf_counter(), time.process_time()
-    docs = list(nlp.pipe(texts, batch_size=batch))
-    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - start_cpu
-    result = {"seconds": seconds, "cpu_seconds": cpu_seconds, "texts": len(texts), "torch_threads": torch_threads()}
+    docs, result = timed_annotation(lambda some: list(nlp.pipe(some, batch_size=batch)), texts, batch)
     if not spec.get("score", True):
         return result
     gold = [row["tags"] for row in rows]
@@ -566,22 +577,17 @@ def child_hf_pipeline(spec: Dict) -> Dict:
     set_threads(spec["threads"])
     from transformers import pipeline
 
-    from multinerd.benchmark import seqeval_scores, text_of, word_tags_from_spans
+    from multinerd.benchmark import seqeval_scores, word_tags_from_spans
 
-    rows = read_jsonl(Path(spec["test"]))
-    texts = [text_of(row["tokens"]) for row in rows]
+    rows, texts = read_test_texts(spec)
     batch = spec["batch_size"]
     ner = pipeline("token-classification", model=spec["model"], tokenizer=spec["model"],
                    aggregation_strategy="first", device=-1)
-    ner(texts[:batch], batch_size=batch)
-    start, start_cpu = time.perf_counter(), time.process_time()
-    outputs = ner(texts, batch_size=batch)
-    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - start_cpu
+    outputs, result = timed_annotation(lambda some: ner(some, batch_size=batch), texts, batch)
     gold = [row["tags"] for row in rows]
     from_text = [word_tags_from_spans(row["tokens"], [(e["start"], e["end"], e["entity_group"]) for e in entities])
                  for row, entities in zip(rows, outputs)]
-    return {"seconds": seconds, "cpu_seconds": cpu_seconds, "texts": len(texts), "torch_threads": torch_threads(),
-            "scores_from_text": seqeval_scores(gold, from_text)}
+    return {**result, "scores_from_text": seqeval_scores(gold, from_text)}
 
 
 def child_hf_forward(spec: Dict) -> Dict:
@@ -589,10 +595,9 @@ def child_hf_forward(spec: Dict) -> Dict:
     import torch
     from transformers import AutoModelForTokenClassification, AutoTokenizer
 
-    from multinerd.benchmark import seqeval_scores, text_of, word_tags_from_token_offsets
+    from multinerd.benchmark import seqeval_scores, word_tags_from_token_offsets
 
-    rows = read_jsonl(Path(spec["test"]))
-    texts = [text_of(row["tokens"]) for row in rows]
+    rows, texts = read_test_texts(spec)
     batch = spec["batch_size"]
     tokenizer = AutoTokenizer.from_pretrained(spec["model"])
     model = AutoModelForTokenClassification.from_pretrained(spec["model"]).eval()
@@ -605,10 +610,8 @@ def child_hf_forward(spec: Dict) -> Dict:
             predicted = model(**encoding).logits.argmax(-1)
         return offsets, predicted
 
-    annotate(texts[:batch])
-    start, start_cpu = time.perf_counter(), time.process_time()
-    results = [annotate(texts[i:i + batch]) for i in range(0, len(texts), batch)]
-    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - start_cpu
+    results, result = timed_annotation(
+        lambda some: [annotate(some[i:i + batch]) for i in range(0, len(some), batch)], texts, batch)
     id2label = model.config.id2label
     from_text = []
     for b, (offsets, predicted) in enumerate(results):
@@ -617,8 +620,7 @@ def child_hf_forward(spec: Dict) -> Dict:
             from_text.append(word_tags_from_token_offsets(row["tokens"], offsets[j].tolist(), predicted[j].tolist(),
                                                           id2label))
     gold = [row["tags"] for row in rows]
-    return {"seconds": seconds, "cpu_seconds": cpu_seconds, "texts": len(texts), "torch_threads": torch_threads(),
-            "scores_from_text": seqeval_scores(gold, from_text)}
+    return {**result, "scores_from_text": seqeval_scores(gold, from_text)}
 
 
 CHILDREN = {
