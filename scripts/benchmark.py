@@ -412,7 +412,7 @@ def child_spacy_train(spec: Dict) -> Dict:
     set_threads(spec["threads"])
     import spacy.training.loop as loop
 
-    import train as train_script
+    from multinerd.training import train_pipeline
 
     times = {"loop": 0.0, "eval": 0.0, "loop_cpu": 0.0, "eval_cpu": 0.0, "steps": 0, "words": 0}
     original_loop, original_eval = loop.train_while_improving, loop.create_evaluation_callback
@@ -447,8 +447,11 @@ def child_spacy_train(spec: Dict) -> Dict:
         return timed_evaluate
 
     loop.train_while_improving, loop.create_evaluation_callback = timed_loop, timed_eval_callback
-    train_script.main(Path(spec["config"]), Path(spec["output"]), corpus=Path(spec["corpus"]), gpu_id=-1,
-                      max_steps=spec["max_steps"], transformer=spec["transformer"])
+    corpus = Path(spec["corpus"])
+    paths = {"paths.train": str(corpus / "train"), "paths.dev": str(corpus / "dev_sample"),
+             "paths.labels": str(corpus / "labels" / "ner.json")}
+    train_pipeline(Path(spec["config"]), Path(spec["output"]), corpus / "report.json", overrides=paths,
+                   max_steps=spec["max_steps"], transformer=spec["transformer"])
     return {"train_seconds": times["loop"] - times["eval"], "train_cpu_seconds": times["loop_cpu"] - times["eval_cpu"],
             "eval_seconds": times["eval"], "steps": times["steps"], "words_seen": times["words"],
             "torch_threads": torch_threads()}

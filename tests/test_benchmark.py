@@ -113,7 +113,7 @@ def positive(value):
 
 def test_benchmark_smoke(tmp_path):
     """The whole command on a tiny BERT: 50 training and 20 test sentences, 4 steps a side."""
-    from make_tiny_bert import make_tiny_bert
+    from multinerd.tiny_bert import make_tiny_bert
 
     encoder = make_tiny_bert(SAMPLE, tmp_path / "tiny-bert")
     output = tmp_path / "metrics" / "benchmark.json"

@@ -361,18 +361,18 @@ def test_rows_of_an_iterable_need_not_come_from_files(tmp_path):
 ])
 def test_tags_that_only_look_like_ids_are_refused(tags, says):
     with pytest.raises(InvalidRow, match=says):
-        multinerd.corpus.to_sentence(Row(["a", "b"], tags, "en", "train", "x.jsonl:1"))
+        multinerd.corpus.RowValidator()(Row(["a", "b"], tags, "en", "train", "x.jsonl:1"))
 
 
 @pytest.mark.parametrize("lang", ["../../evil", 5, "e n", ""])
 def test_a_language_that_is_not_a_plain_code_is_refused(lang):
     # languages become folder names (dev/<lang>/): nothing else may get in
     with pytest.raises(InvalidRow, match="x.jsonl:1"):
-        multinerd.corpus.to_sentence(Row(["a"], [0], lang, "dev", "x.jsonl:1"))
+        multinerd.corpus.RowValidator()(Row(["a"], [0], lang, "dev", "x.jsonl:1"))
 
 
 def test_regional_language_codes_pass():
-    assert multinerd.corpus.to_sentence(Row(["a"], [0], "pt-BR", "dev", "x.jsonl:1")).lang == "pt-BR"
+    assert multinerd.corpus.RowValidator()(Row(["a"], [0], "pt-BR", "dev", "x.jsonl:1")).lang == "pt-BR"
 
 
 def test_a_byte_order_mark_before_the_first_row_is_ignored(tmp_path):

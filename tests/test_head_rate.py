@@ -11,7 +11,7 @@ from spacy.util import load_config
 from thinc.api import registry
 
 import multinerd.tokenizer  # noqa: F401  registers the tokenizer the config names
-from make_tiny_bert import make_tiny_bert
+from multinerd.tiny_bert import make_tiny_bert
 from multinerd.corpus import convert
 from multinerd.readers import read_files
 from multinerd.training import HeadRateOptimizer

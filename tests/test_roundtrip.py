@@ -11,7 +11,7 @@ from spacy.tokens import Doc, DocBin
 from spacy.vocab import Vocab
 
 from convert_helpers import docs, spans_of, summary, write_jsonl
-from multinerd.corpus import DOCBIN_ATTRS, ShardWriter, convert, spaces_of, to_sentence
+from multinerd.corpus import DOCBIN_ATTRS, RowValidator, ShardWriter, StringIds, convert, spaces_of
 from multinerd.labels import ENTITY_TYPES, TAG_IDS
 from multinerd.readers import Row, read_files
 from multinerd.tokenizer import CJK_CHAR
@@ -126,7 +126,7 @@ def sentences(draw):
     for _ in range(draw(st.integers(1, 6))):
         lang = draw(st.sampled_from(LANGS))
         tokens, _, written = draw(sentence(lang))
-        out.append(to_sentence(Row(tokens, written, lang, "dev", "test")))
+        out.append(RowValidator()(Row(tokens, written, lang, "dev", "test")))
     return out
 
 
@@ -134,7 +134,7 @@ def sentences(draw):
 @given(sentences())
 def test_shard_writer_writes_what_docbin_add_writes(sentences):
     with tempfile.TemporaryDirectory() as tmp:
-        writer = ShardWriter(Path(tmp) / "fast", shard_size=100)
+        writer = ShardWriter(Path(tmp) / "fast", shard_size=100, hashes=StringIds())
         reference = DocBin(attrs=DOCBIN_ATTRS)
         vocab = Vocab()
         for s in sentences:

@@ -17,7 +17,7 @@ from pathlib import Path
 import pytest
 
 from install_package import SENTENCES
-from make_tiny_bert import make_tiny_bert
+from multinerd.tiny_bert import make_tiny_bert
 from multinerd.labels import ENTITY_TYPES, LANGUAGES
 
 ROOT = Path(__file__).resolve().parents[1]

@@ -16,7 +16,7 @@ import time
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
-from .corpus import InvalidRow, Sentence, to_sentence
+from .corpus import InvalidRow, RowValidator, Sentence
 from .labels import ENTITY_TYPES
 from .readers import FORMATS, FILE_READERS, SourceError, lang_of, read_files
 
@@ -38,12 +38,12 @@ def read_sentences(source: Path, lang: Optional[str] = None) -> Tuple[List[Sente
         rows = FILE_READERS[fmt](source, "train", lang or lang_of(source) or "xx")
     else:
         rows = read_files(source, lang)
-    sentences, skipped = [], 0
+    sentences, skipped, validate = [], 0, RowValidator()
     for row in rows:
         if not row.lang:
             row = row._replace(lang=lang or "xx")
         try:
-            sentences.append(to_sentence(row))
+            sentences.append(validate(row))
         except InvalidRow:
             skipped += 1
     return sentences, skipped

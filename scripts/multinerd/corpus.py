@@ -14,7 +14,6 @@ dev and test stream straight into shards, and a shard holds at most `shard_size`
 The whole corpus is built in a temporary folder and moved into place only when it is complete,
 so a failed run leaves the previous corpus as it was.
 """
-import json
 import os
 import pickle
 import random
@@ -26,6 +25,7 @@ from pathlib import Path
 from typing import Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence
 
 import numpy
+import srsly
 from spacy.attrs import ENT_IOB, ENT_TYPE, ORTH
 from spacy.pipeline._parser_internals.ner import BiluoPushDown
 from spacy.strings import get_string_id
@@ -54,66 +54,69 @@ class Sentence(NamedTuple):
     repairs: int
 
 
-# Tag names by MultiNERD id and by every tag string seen valid so far: one dict lookup per tag.
-_TAG_NAMES = {**dict(enumerate(MULTINERD_TAGS)), **{tag: tag for tag in MULTINERD_TAGS}}
-
-
 # Language codes become folder names (dev/<lang>/), so only plain codes pass.
 LANG_PATTERN = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*$")
-_VALID_LANGS = set()
 
 
-def _tag_name(tag, where: str) -> str:
-    """The tag name of a raw tag, validating it (and remembering valid strings)."""
-    if isinstance(tag, str) and TAG_PATTERN.match(tag):
-        _TAG_NAMES[tag] = tag
-        return tag
-    if isinstance(tag, int) and not isinstance(tag, bool) and 0 <= tag < len(MULTINERD_TAGS):
-        return MULTINERD_TAGS[tag]
-    if isinstance(tag, int) and not isinstance(tag, bool):
-        raise InvalidRow(f"{where}: unknown label id {tag} (MultiNERD's ids are 0-{len(MULTINERD_TAGS) - 1})")
-    raise InvalidRow(f"{where}: unknown tag {tag!r} (expected a MultiNERD id, O, B-<type> or I-<type>)")
+class RowValidator:
+    """Validates rows and makes them sentences (`__call__`): tag names, repaired BIO, Chinese cut
+    into characters. Tag strings and language codes found valid are remembered, so that the
+    usual tag costs one dict lookup."""
 
+    def __init__(self):
+        # Tag names by MultiNERD id and by every tag string seen valid so far.
+        self.tag_names: Dict = {**dict(enumerate(MULTINERD_TAGS)), **{tag: tag for tag in MULTINERD_TAGS}}
+        self.langs = set()
 
-def to_sentence(row: Row) -> Sentence:
-    """Validate a row and make it a sentence: tag names, repaired BIO, Chinese cut into characters."""
-    if row.problem:
-        raise InvalidRow(f"{row.where}: {row.problem}")
-    tokens, raw_tags = row.tokens, row.tags
-    if not isinstance(tokens, (list, tuple)) or not isinstance(raw_tags, (list, tuple)):
-        raise InvalidRow(f"{row.where}: tokens and ner_tags must be lists")
-    if not tokens:
-        raise InvalidRow(f"{row.where}: empty sentence (no tokens)")
-    if len(tokens) != len(raw_tags):
-        raise InvalidRow(f"{row.where}: {len(tokens)} tokens but {len(raw_tags)} tags")
-    if not row.lang:
-        raise InvalidRow(f"{row.where}: no language: give rows a \"lang\", or pass --lang")
-    if row.lang not in _VALID_LANGS:
-        if not isinstance(row.lang, str) or not LANG_PATTERN.match(row.lang):
-            raise InvalidRow(f"{row.where}: {row.lang!r} is not a language code such as de or pt-BR")
-        _VALID_LANGS.add(row.lang)
-    try:
-        if not {type(tag) for tag in raw_tags} <= {int, str}:
-            raise TypeError  # True and 1.0 would pass for the id 1 in the lookup below
-        tags = [_TAG_NAMES[tag] for tag in raw_tags]
-    except (KeyError, TypeError):
-        tags = [_tag_name(tag, row.where) for tag in raw_tags]
-    try:
-        if not all(map(str.strip, tokens)):
-            raise TypeError
-    except TypeError:
-        bad = next(token for token in tokens if not isinstance(token, str) or not token.strip())
-        raise InvalidRow(f"{row.where}: empty or non-text token {bad!r}") from None
-    tags, repairs = repair_bio(tags)
-    words = list(tokens)
-    if row.lang in SPACELESS_LANGUAGES:
-        words, cut_tags = [], []
-        for token, tag in zip(tokens, tags):
-            pieces = split_cjk(token)
-            words.extend(pieces)
-            cut_tags.extend(spread_tag(tag, len(pieces)))
-        tags = cut_tags
-    return Sentence(words, tags, row.lang, repairs)
+    def tag_name(self, tag, where: str) -> str:
+        """The tag name of a raw tag, validating it (and remembering valid strings)."""
+        if isinstance(tag, str) and TAG_PATTERN.match(tag):
+            self.tag_names[tag] = tag
+            return tag
+        if isinstance(tag, int) and not isinstance(tag, bool) and 0 <= tag < len(MULTINERD_TAGS):
+            return MULTINERD_TAGS[tag]
+        if isinstance(tag, int) and not isinstance(tag, bool):
+            raise InvalidRow(f"{where}: unknown label id {tag} (MultiNERD's ids are 0-{len(MULTINERD_TAGS) - 1})")
+        raise InvalidRow(f"{where}: unknown tag {tag!r} (expected a MultiNERD id, O, B-<type> or I-<type>)")
+
+    def __call__(self, row: Row) -> Sentence:
+        if row.problem:
+            raise InvalidRow(f"{row.where}: {row.problem}")
+        tokens, raw_tags = row.tokens, row.tags
+        if not isinstance(tokens, (list, tuple)) or not isinstance(raw_tags, (list, tuple)):
+            raise InvalidRow(f"{row.where}: tokens and ner_tags must be lists")
+        if not tokens:
+            raise InvalidRow(f"{row.where}: empty sentence (no tokens)")
+        if len(tokens) != len(raw_tags):
+            raise InvalidRow(f"{row.where}: {len(tokens)} tokens but {len(raw_tags)} tags")
+        if not row.lang:
+            raise InvalidRow(f'{row.where}: no language: give rows a "lang", or pass --lang')
+        if row.lang not in self.langs:
+            if not isinstance(row.lang, str) or not LANG_PATTERN.match(row.lang):
+                raise InvalidRow(f"{row.where}: {row.lang!r} is not a language code such as de or pt-BR")
+            self.langs.add(row.lang)
+        try:
+            if not {type(tag) for tag in raw_tags} <= {int, str}:
+                raise TypeError  # True and 1.0 would pass for the id 1 in the lookup below
+            tags = [self.tag_names[tag] for tag in raw_tags]
+        except (KeyError, TypeError):
+            tags = [self.tag_name(tag, row.where) for tag in raw_tags]
+        try:
+            if not all(map(str.strip, tokens)):
+                raise TypeError
+        except TypeError:
+            bad = next(token for token in tokens if not isinstance(token, str) or not token.strip())
+            raise InvalidRow(f"{row.where}: empty or non-text token {bad!r}") from None
+        tags, repairs = repair_bio(tags)
+        words = list(tokens)
+        if row.lang in SPACELESS_LANGUAGES:
+            words, cut_tags = [], []
+            for token, tag in zip(tokens, tags):
+                pieces = split_cjk(token)
+                words.extend(pieces)
+                cut_tags.extend(spread_tag(tag, len(pieces)))
+            tags = cut_tags
+        return Sentence(words, tags, row.lang, repairs)
 
 
 def spaces_of(sentence: Sentence) -> List[bool]:
@@ -138,11 +141,10 @@ class ShardWriter:
     The tests check that the shards read back exactly as `DocBin.add` on real Docs gives them.
     """
 
-    def __init__(self, folder: Path, shard_size: int):
-        self.folder, self.shard_size = folder, shard_size
+    def __init__(self, folder: Path, shard_size: int, hashes: "StringIds"):
+        self.folder, self.shard_size, self.hashes = folder, shard_size, hashes
         self.docbin = DocBin(attrs=DOCBIN_ATTRS)
         self.shards = 0
-        self.hashes = STRING_IDS
 
     def add(self, sentence: Sentence) -> None:
         words, tags, hashes = sentence.words, sentence.tags, self.hashes
@@ -168,21 +170,19 @@ class ShardWriter:
             write_docbin(self.docbin, self.folder / f"{self.shards:05d}.spacy")
             self.shards += 1
             self.docbin = DocBin(attrs=DOCBIN_ATTRS)
-            if len(STRING_IDS) > 1_000_000:  # keep the cache bounded on huge vocabularies
-                STRING_IDS.clear()
+            if len(self.hashes) > 1_000_000:  # keep the cache bounded on huge vocabularies
+                self.hashes.clear()
 
 
-class _StringIds(dict):
-    """String -> spaCy's id for it (a hash, or a symbol id for built-in names such as LOC), cached."""
+class StringIds(dict):
+    """String -> spaCy's id for it (a hash, or a symbol id for built-in names such as LOC), cached.
+
+    One is shared by every writer of a conversion: dev and test have a writer per language, and
+    one cache each cost hundreds of MB at full scale."""
 
     def __missing__(self, string: str) -> int:
         value = self[string] = get_string_id(string) if string else 0
         return value
-
-
-# Shared by every writer: dev and test have a writer per language, and one cache each cost
-# hundreds of MB at full scale.
-STRING_IDS = _StringIds()
 
 
 class BucketShuffle:
@@ -275,6 +275,7 @@ def convert(
 
 def _convert_into(rows, work, langs, shard_size, seed, skip_invalid, n_buckets, dev_sample_size, on_row, source):
     rng = random.Random(seed)
+    validate, hashes = RowValidator(), StringIds()
     wanted = set(langs) if langs else None
     stats = {split: defaultdict(empty_stats) for split in SPLITS}
     filtered = Counter()
@@ -288,7 +289,7 @@ def _convert_into(rows, work, langs, shard_size, seed, skip_invalid, n_buckets, 
             filtered[row.split] += 1
             continue
         try:
-            sentence = to_sentence(row)
+            sentence = validate(row)
         except InvalidRow:
             if not skip_invalid:
                 raise
@@ -308,12 +309,12 @@ def _convert_into(rows, work, langs, shard_size, seed, skip_invalid, n_buckets, 
             dev_sample.add(sentence)
         key = (row.split, sentence.lang)
         if key not in writers:
-            writers[key] = ShardWriter(work / row.split / sentence.lang, shard_size)
+            writers[key] = ShardWriter(work / row.split / sentence.lang, shard_size, hashes)
         writers[key].add(sentence)
-    train_writer = ShardWriter(work / "train", shard_size)
+    train_writer = ShardWriter(work / "train", shard_size, hashes)
     for sentence in train:
         train_writer.add(sentence)
-    sample_writer = ShardWriter(work / "dev_sample", dev_sample_size)
+    sample_writer = ShardWriter(work / "dev_sample", dev_sample_size, hashes)
     rng.shuffle(dev_sample.items)
     for sentence in dev_sample.items:
         sample_writer.add(sentence)
@@ -323,11 +324,11 @@ def _convert_into(rows, work, langs, shard_size, seed, skip_invalid, n_buckets, 
         (work / split).mkdir(exist_ok=True)
     (work / "dev_sample").mkdir(exist_ok=True)
     (work / "labels").mkdir()
-    (work / "labels" / "ner.json").write_text(json.dumps(ner_label_data(labels)), encoding="utf8")
+    srsly.write_json(work / "labels" / "ner.json", ner_label_data(labels))
     report = make_report(stats, filtered, source=source, langs=langs, seed=seed, shard_size=shard_size)
     report["splits"]["train"]["shards"] = train_writer.shards
     report["splits"]["dev"]["sample"] = len(dev_sample.items)
-    (work / "report.json").write_text(json.dumps(report, indent=2, ensure_ascii=False), encoding="utf8")
+    srsly.write_json(work / "report.json", report)
     return report
 
 

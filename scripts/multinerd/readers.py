@@ -8,10 +8,11 @@
 Readers never raise on a bad row: they yield it with `problem` set, so the converter decides
 whether to stop or to skip and count it.
 """
-import json
 import re
 from pathlib import Path
 from typing import Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple
+
+import srsly
 
 from .labels import LANGUAGES
 
@@ -198,9 +199,9 @@ def read_jsonl(path: Path, split: str, lang: Optional[str]) -> Iterator[Row]:
             yield Row([], [], lang, split, where, problem)
         elif line.strip():
             try:
-                record = json.loads(line)
-            except json.JSONDecodeError as err:
-                yield Row([], [], lang, split, where, f"not valid JSON ({err.msg})")
+                record = srsly.json_loads(line)
+            except ValueError as err:
+                yield Row([], [], lang, split, where, f"not valid JSON ({err})")
                 continue
             yield _row_from_dict(record, split, lang, where)
 

@@ -23,6 +23,7 @@ from seqeval.metrics.sequence_labeling import precision_recall_fscore_support as
 from seqeval.metrics.v1 import precision_recall_fscore_support as strict_prfs
 from seqeval.scheme import IOB2
 from spacy.tokens import Doc
+from wasabi import MarkdownRenderer
 
 # Settings passed to seqeval for each mode, by the name used in the scores.
 MODES: Dict[str, dict] = {
@@ -35,24 +36,14 @@ Tags = List[str]
 # Gold and predicted tag sequences of one language: (gold sentences, predicted sentences).
 Sequences = Tuple[List[Tags], List[Tags]]
 
-_ENT_TAGS: Dict[str, Tuple[str, str]] = {}  # label -> (B-label, I-label), one string object each
-
-
-def _ent_tags(label: str) -> Tuple[str, str]:
-    tags = _ENT_TAGS.get(label)
-    if tags is None:
-        tags = _ENT_TAGS[label] = (sys.intern("B-" + label), sys.intern("I-" + label))
-    return tags
-
-
 def doc_tags(doc: Doc) -> Tags:
     """The IOB2 tags of a doc's words from `doc.ents` ("B-PER", "I-PER", "O"); words whose
-    entity annotation is missing count as "O". The tag strings are shared between calls, so
-    millions of tags cost a pointer each."""
+    entity annotation is missing count as "O". The tag strings are interned, so millions of
+    tags cost a pointer each."""
     tags = ["O"] * len(doc)
     for ent in doc.ents:
-        begin, inside = _ent_tags(ent.label_)
-        tags[ent.start] = begin
+        inside = sys.intern("I-" + ent.label_)
+        tags[ent.start] = sys.intern("B-" + ent.label_)
         tags[ent.start + 1:ent.end] = [inside] * (len(ent) - 1)
     return tags
 
@@ -100,9 +91,13 @@ def _row(precision, recall, f1, support) -> dict:
     return {"precision": float(precision), "recall": float(recall), "f1": float(f1), "support": int(support)}
 
 
-def _micro(gold: List[Tags], predicted: List[Tags], settings: dict) -> dict:
-    """Micro-averaged scores and accuracy: the "micro avg" row of seqeval's classification report,
-    from the function the report computes it with, at a fraction of the report's cost."""
+def micro_scores(gold: List[Tags], predicted: List[Tags], mode: str = "default") -> dict:
+    """Micro-averaged precision, recall, F1, support and accuracy of tag sequences in one of
+    MODES: the "micro avg" row of seqeval's classification report, from the function the report
+    computes it with, at a fraction of the report's cost."""
+    if len(gold) != len(predicted) or any(len(g) != len(p) for g, p in zip(gold, predicted)):
+        raise ValueError("Gold and predicted tag sequences differ in length")
+    settings = MODES[mode]
     if settings.get("mode") == "strict":
         prfs = partial(strict_prfs, scheme=settings["scheme"])
     else:
@@ -145,7 +140,7 @@ def score_tags(by_lang: Mapping[str, Sequences]) -> Dict:
         report = _report(all_gold, all_predicted, settings)
         overall = {**report["micro avg"], "accuracy": float(accuracy_score(all_gold, all_predicted))}
         per_type = {name: row for name, row in sorted(report.items()) if name not in _AVERAGES}
-        per_language = {lang: _micro(*by_lang[lang], settings) for lang in langs}
+        per_language = {lang: micro_scores(*by_lang[lang], mode) for lang in langs}
         scores[mode] = {"overall": overall, "per_type": per_type, "per_language": per_language}
     return scores
 
@@ -166,13 +161,6 @@ def _pct(value: float) -> str:
     return f"{100 * value:.2f}"
 
 
-def _table(header: Sequence[str], rows: Iterable[Sequence], aligns: str) -> List[str]:
-    rule = {"l": ":---", "r": "---:"}
-    lines = ["| " + " | ".join(header) + " |", "| " + " | ".join(rule[a] for a in aligns) + " |"]
-    lines += ["| " + " | ".join(str(cell) for cell in row) + " |" for row in rows]
-    return lines
-
-
 def _support(default: dict, strict: dict) -> str:
     """Gold entities; strict mode can count fewer on ill-formed gold (an I-X without B-X)."""
     if default["support"] == strict["support"]:
@@ -180,47 +168,43 @@ def _support(default: dict, strict: dict) -> str:
     return f"{default['support']} / {strict['support']}"
 
 
-def render_markdown(scores: Dict) -> str:
-    """The scores as Markdown: overall by mode, per entity type, per language (in %)."""
+def render_markdown(scores: Dict, level: int = 1) -> str:
+    """The scores as Markdown (wasabi's MarkdownRenderer): overall by mode, per entity type, per
+    language, in %; the title at heading `level`, its sections one level below."""
     default, strict = scores["default"], scores["strict"]
-    lines = [
-        "# seqeval scores",
-        "",
+    md = MarkdownRenderer()
+    md.add(md.title(level, "seqeval scores"))
+    md.add(
         f"{scores['sentences']:,} sentences, {scores['tokens']:,} words, {len(scores['languages'])} languages; "
         f"seqeval {scores['seqeval']}, word-level BIO tags. Scores in %. *default*: seqeval's default "
-        "(conlleval) mode; *strict*: `mode=\"strict\", scheme=IOB2`. Support: gold entities "
-        "(default / strict where they differ). Accuracy is per word and the same in both modes.",
-        "",
-        "## Overall",
-        "",
-    ]
-    lines += _table(
-        ("mode", "precision", "recall", "F1", "accuracy", "support"),
-        [
-            (mode, _pct(o["precision"]), _pct(o["recall"]), _pct(o["f1"]), _pct(o["accuracy"]), o["support"])
-            for mode, o in ((mode, scores[mode]["overall"]) for mode in MODES)
-        ],
-        "lrrrrr",
+        '(conlleval) mode; *strict*: `mode="strict", scheme=IOB2`. Support: gold entities '
+        "(default / strict where they differ). Accuracy is per word and the same in both modes."
     )
-    lines += ["", "## Per entity type", ""]
+    md.add(md.title(level + 1, "Overall"))
+    rows = [
+        (mode, _pct(o["precision"]), _pct(o["recall"]), _pct(o["f1"]), _pct(o["accuracy"]), str(o["support"]))
+        for mode, o in ((mode, scores[mode]["overall"]) for mode in MODES)
+    ]
+    md.add(md.table(rows, ("mode", "precision", "recall", "F1", "accuracy", "support"), "lrrrrr"))
+    md.add(md.title(level + 1, "Per entity type"))
     empty = {"precision": 0.0, "recall": 0.0, "f1": 0.0, "support": 0}
-    types = sorted(set(default["per_type"]) | set(strict["per_type"]))
     rows = []
-    for name in types:
+    for name in sorted(set(default["per_type"]) | set(strict["per_type"])):
         d, s = default["per_type"].get(name, empty), strict["per_type"].get(name, empty)
-        rows.append((name, _support(d, s), _pct(d["precision"]), _pct(d["recall"]), _pct(d["f1"]),
-                     _pct(s["precision"]), _pct(s["recall"]), _pct(s["f1"])))
-    lines += _table(("type", "support", "P", "R", "F1", "P strict", "R strict", "F1 strict"), rows, "lrrrrrrr")
-    lines += ["", "## Per language", ""]
+        rows.append((name, _support(d, s), *_prf(d), *_prf(s)))
+    md.add(md.table(rows, ("type", "support", "P", "R", "F1", "P strict", "R strict", "F1 strict"), "lrrrrrrr"))
+    md.add(md.title(level + 1, "Per language"))
     rows = []
     for lang, counts in scores["languages"].items():
         d, s = default["per_language"][lang], strict["per_language"][lang]
-        rows.append((lang, counts["sentences"], counts["tokens"], _support(d, s), _pct(d["precision"]),
-                     _pct(d["recall"]), _pct(d["f1"]), _pct(s["precision"]), _pct(s["recall"]), _pct(s["f1"]),
-                     _pct(d["accuracy"])))
-    lines += _table(
-        ("lang", "sentences", "words", "support", "P", "R", "F1", "P strict", "R strict", "F1 strict", "accuracy"),
-        rows,
-        "lrrrrrrrrrr",
-    )
-    return "\n".join(lines) + "\n"
+        rows.append(
+            (lang, f"{counts['sentences']:,}", f"{counts['tokens']:,}", _support(d, s), *_prf(d), *_prf(s),
+             _pct(d["accuracy"]))
+        )
+    header = ("lang", "sentences", "words", "support", "P", "R", "F1", "P strict", "R strict", "F1 strict", "accuracy")
+    md.add(md.table(rows, header, "lrrrrrrrrrr"))
+    return md.text + "\n"
+
+
+def _prf(row: dict) -> Tuple[str, str, str]:
+    return _pct(row["precision"]), _pct(row["recall"]), _pct(row["f1"])

@@ -1,14 +1,15 @@
 """What scripts/train.py adds to `spacy train`: the training length from the corpus size, a
 fast, clear failure when the transformer can't be loaded, and an optimizer that trains the NER
-head faster than the pretrained transformer."""
+head faster than the pretrained transformer (registered by pyproject.toml's entry point)."""
 import math
 import os
 import socket
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
+import srsly
 from confection import Config
-from thinc.api import Optimizer, registry
+from thinc.api import Optimizer
 from thinc.optimizers import ADAM_DEFAULTS, FloatOrSeq
 from thinc.types import FloatsXd
 
@@ -35,7 +36,6 @@ class HeadRateOptimizer(Optimizer):
         return super().__call__(key, weights, gradient, lr_scale=lr_scale)
 
 
-@registry.optimizers("xx_multinerd.HeadRateAdam.v1")
 def head_rate_adam(
     learn_rate: FloatOrSeq = ADAM_DEFAULTS["learn_rate"],
     *,
@@ -55,11 +55,11 @@ def head_rate_adam(
 
 
 def training_overrides(config: Config, train_sentences: int, max_steps: int = 0, gpu_id: int = -1) -> Dict[str, Any]:
-    """Config overrides that make a streamed corpus train for `[multinerd] epochs`.
+    """The config overrides that must be computed: the training length, and the precision on a GPU.
 
     With `max_epochs = -1` spaCy streams the training corpus and can't know its size, so the
-    number of steps (and the learning-rate schedule's length) comes from the converter's count.
-    `max_steps` > 0 sets the steps directly.
+    number of steps (and the learning-rate schedule's length) comes from the converter's count
+    and `[multinerd] epochs`. `max_steps` > 0 sets the steps directly.
     """
     if max_steps <= 0:
         epochs = float(config["multinerd"]["epochs"])
@@ -136,11 +136,50 @@ def hub_reachable(timeout: float = 3.0) -> bool:
         return False
 
 
-def train_sentences(corpus: Path) -> Optional[int]:
-    """Training sentences in a converted corpus, from its report; None if there is no report."""
-    import json
-
-    report = corpus / "report.json"
-    if not report.exists():
+def train_sentences(report: Path) -> Optional[int]:
+    """Training sentences in a converted corpus, from its report.json; None if there is no report."""
+    if not report.is_file():
         return None
-    return json.loads(report.read_text(encoding="utf8"))["splits"]["train"]["sentences"]
+    return srsly.read_json(report)["splits"]["train"]["sentences"]
+
+
+class NoTrainingData(Exception):
+    pass
+
+
+def train_pipeline(
+    config_path: Path,
+    output: Path,
+    report: Path,
+    *,
+    overrides: Optional[Dict[str, Any]] = None,
+    gpu_id: int = -1,
+    max_steps: int = 0,
+    transformer: Optional[str] = None,
+) -> int:
+    """`spacy train` on a converted corpus (`overrides` name its paths), for `max_steps` steps or
+    `[multinerd] epochs` over the sentences `report` counts; a trf config's transformer (the
+    config's, or `transformer`) is checked first. Returns the steps trained.
+
+    Raises NoTrainingData or TransformerUnavailable, with a message that says what to do.
+    """
+    from spacy.cli.train import train
+    from spacy.util import load_config
+    from wasabi import msg
+
+    n_train = train_sentences(report)
+    if not n_train:
+        raise NoTrainingData(
+            f"No training sentences in {report.parent}: run `spacy project run convert` first "
+            "(or check that the dataset has a train split for the chosen languages)."
+        )
+    overrides = dict(overrides or {})
+    config = load_config(config_path, overrides=overrides, interpolate=False)
+    overrides.update(training_overrides(config, n_train, max_steps, gpu_id))
+    if "transformer" in config["components"]:
+        name = transformer or config["components"]["transformer"]["model"]["name"]
+        check_transformer(name)
+        overrides["components.transformer.model.name"] = name
+    msg.info(f"{n_train:,} training sentences: {overrides['training.max_steps']:,} steps")
+    train(config_path, output, use_gpu=gpu_id, overrides=overrides)
+    return overrides["training.max_steps"]
