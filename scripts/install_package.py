@@ -6,7 +6,7 @@ fresh Python process, outside this repository and offline, runs `spacy.load("xx_
 one sentence in each of the 10 languages and prints the entities found, where the package
 was loaded from and the test scores its meta.json carries.
 """
-import json
+
 import os
 import re
 import subprocess
@@ -15,7 +15,9 @@ import tempfile
 from pathlib import Path
 from typing import Dict, List, Optional
 
+import srsly
 import typer
+from packaging.version import InvalidVersion, Version
 from wasabi import msg
 
 from multinerd.cli import fail
@@ -70,22 +72,29 @@ print(json.dumps(result, ensure_ascii=False))
 
 
 # How the smoke test's test_scores are printed.
-SCORE_NAMES = {"seqeval_f_default": "seqeval F1 (default)", "seqeval_f_strict": "seqeval F1 (strict)",
-               "ents_f": "spaCy ents_f"}
+SCORE_NAMES = {
+    "seqeval_f_default": "seqeval F1 (default)",
+    "seqeval_f_strict": "seqeval F1 (strict)",
+    "ents_f": "spaCy ents_f",
+}
 
 
 def describe_scores(scores: Dict[str, Optional[float]]) -> str:
     """The scores in %, as in "seqeval F1 (default) 81.20, ...", or a note that there are none."""
     if not scores:
         return "none in the package's meta (run `spacy project run evaluate` before `package`)"
-    return ", ".join(f"{SCORE_NAMES[key]} " + (f"{100 * value:.2f}" if value is not None else "n/a")
-                     for key, value in scores.items())
+    return ", ".join(
+        f"{SCORE_NAMES[key]} " + (f"{100 * value:.2f}" if value is not None else "n/a") for key, value in scores.items()
+    )
 
 
-def _version_key(path: Path):
-    version = path.name.split("-")[1] if path.name.count("-") >= 1 else ""
-    parts = [int(part) if part.isdigit() else part for part in re.split(r"[.+]", version)]
-    return ([(0, p) if isinstance(p, int) else (-1, p) for p in parts], path.stat().st_mtime)
+def _version_key(wheel: Path):
+    """Newest version first, then the newest file: `xx_multinerd-1.10.0-py3-none-any.whl` > `...-1.9.2-...`."""
+    try:
+        version = Version(wheel.name.split("-")[1])
+    except (IndexError, InvalidVersion):
+        version = Version("0")
+    return version, wheel.stat().st_mtime
 
 
 def find_wheel(packages: Path, package: str, version: Optional[str]) -> Optional[Path]:
@@ -119,13 +128,17 @@ def smoke_test(package: str, target: Optional[Path]) -> dict:
         env["PYTHONPATH"] = str(target.resolve())
     with tempfile.TemporaryDirectory() as cwd:
         result = subprocess.run(
-            [sys.executable, "-c", SMOKE_TEST, package, json.dumps(SENTENCES, ensure_ascii=False)],
-            cwd=cwd, env=env, capture_output=True, text=True, encoding="utf8",
+            [sys.executable, "-c", SMOKE_TEST, package, srsly.json_dumps(SENTENCES)],
+            cwd=cwd,
+            env=env,
+            capture_output=True,
+            text=True,
+            encoding="utf8",
         )
     if result.returncode != 0:
         sys.stderr.write(result.stderr)
         fail(f'spacy.load("{package}") failed in a fresh process (exit code {result.returncode}): see above.')
-    return json.loads(result.stdout.strip().splitlines()[-1])
+    return srsly.json_loads(result.stdout.strip().splitlines()[-1])
 
 
 @app.command()
@@ -134,7 +147,8 @@ def main(
     package: str = typer.Option("xx_multinerd", help="Package name (with the language prefix)"),
     version: Optional[str] = typer.Option(None, help="Version to install; default: the newest built"),
     target: Optional[Path] = typer.Option(
-        None, envvar="PIP_TARGET", help="Install into this folder (pip --target) instead of the environment"),
+        None, envvar="PIP_TARGET", help="Install into this folder (pip --target) instead of the environment"
+    ),
 ):
     wheel = find_wheel(packages, package, version)
     if wheel is None:
@@ -146,8 +160,10 @@ def main(
     location = Path(result["location"]).parent
     if target is not None and target.resolve() not in location.resolve().parents:
         fail(f"{package} was loaded from {location}, not from {target}: another copy shadows it.")
-    msg.good(f'spacy.load("{package}") works in a fresh process: version {result["version"]}, '
-             f'pipeline {result["pipeline"]}, {len(result["labels"])} labels')
+    msg.good(
+        f'spacy.load("{package}") works in a fresh process: version {result["version"]}, '
+        f"pipeline {result['pipeline']}, {len(result['labels'])} labels"
+    )
     for lang, doc in result["docs"].items():
         ents = ", ".join(f"{text} ({label})" for text, label, _, _ in doc["ents"]) or "(none)"
         print(f"{lang}  {doc['text']}\n    entities: {ents}")

@@ -6,6 +6,7 @@ dataset's tokens, for trying the trf config offline:
 
 It learns nothing useful: it only exercises the real code path.
 """
+
 from pathlib import Path
 
 import typer

@@ -1,35 +1,34 @@
-"""Prepare a trained pipeline for `spacy package`: its meta.json and its model card.
+"""Prepare a trained pipeline for `spacy package`: the meta.json fields spaCy doesn't fill in, and
+the license files it ships.
 
-    python scripts/package_meta.py training/trf/model-best packages/model --metrics metrics/trf \
-        --corpus corpus --config trf --name multinerd --version 0.1.0
-    python -m spacy package packages/model packages --name multinerd --version 0.1.0 \
-        --meta-path packages/model/meta.json --code scripts/multinerd/tokenizer.py --build sdist,wheel --force
+    python scripts/package_meta.py training/trf/model-best packages/model --metrics metrics/trf \\
+        --report corpus/report.json --config trf --name multinerd --version 0.1.0
+    python -m spacy package packages/model packages --name multinerd --version 0.1.0 \\
+        --code scripts/multinerd/tokenizer.py,scripts/multinerd/colors.py --build sdist,wheel --force
 
-Reads METRICS/scores.json (`spacy evaluate --output`), METRICS/seqeval.json (scripts/evaluate.py:
-`multinerd.scoring.score_tags`' scores plus "model" and "corpus") and CORPUS/report.json
-(scripts/convert.py). OUTPUT becomes a copy of the trained pipeline with
-    meta.json         the model's own meta (pipeline, labels) plus name, version, description,
-                      license, sources, test scores (spaCy's and seqeval's) and a `multinerd`
-                      block naming the dataset, languages and config trained on;
-    README.md         the model card. `spacy package` uses a README.md found in the pipeline
-                      folder instead of generating one, and ships it in the wheel (inside the
-                      model folder and as the package's long description);
-    LICENSE, LICENSES_SOURCES   the weights' license and the sources', shipped likewise.
-The trained pipeline itself is left untouched (it is another command's output). With
---no-copy-model only meta.json and README.md are written to OUTPUT.
+OUTPUT becomes a copy of MODEL (the trained pipeline itself is another command's output and stays
+as it is) with
+    meta.json                  the model's meta plus name, version, license, description, sources,
+                               the test scores (METRICS/scores.json from `spacy evaluate`,
+                               METRICS/seqeval.json from scripts/evaluate.py) and notes (usage,
+                               seqeval tables per type and per language, license, training); the
+                               model card is the one `spacy package` writes from it;
+    LICENSE, LICENSES_SOURCES  the weights' license and the sources', which `spacy package` ships.
 """
-import json
+
 import re
 import shutil
 from pathlib import Path
-from typing import Any, Dict, Iterable, List, Optional, Tuple
+from typing import Any, Dict, List, Optional
 
+import srsly
 import typer
 from confection import Config
-from wasabi import msg
+from wasabi import MarkdownRenderer, msg
 
 from multinerd.cli import fail
 from multinerd.labels import ENTITY_TYPES, LANGUAGES
+from multinerd.scoring import MODES, render_markdown
 
 app = typer.Typer(add_completion=False)
 
@@ -43,7 +42,6 @@ MULTINERD = {
 }
 BUNDLED_SAMPLE = {
     "name": "xx_multinerd's bundled sample (hand-written, MultiNERD's format)",
-    "url": "",
     "author": "The xx_multinerd developers",
     "license": "MIT",
 }
@@ -64,31 +62,19 @@ TYPE_NAMES = {
     "BIO": "biological entity", "CEL": "celestial body", "DIS": "disease", "EVE": "event",
     "FOOD": "food", "INST": "instrument", "MEDIA": "media", "MYTH": "mythological entity",
     "PLANT": "plant", "TIME": "time", "VEHI": "vehicle",
-}
+}  # fmt: skip
 LANGUAGE_NAMES = {
     "de": "German", "en": "English", "es": "Spanish", "fr": "French", "it": "Italian",
     "nl": "Dutch", "pl": "Polish", "pt": "Portuguese", "ru": "Russian", "zh": "Chinese",
-}
+}  # fmt: skip
 TOKENIZATION = "spaCy's xx rules, CJK characters cut into single tokens (xx_multinerd.CJKCharTokenizer.v1)"
 # The NER figures of `spacy evaluate --output` (0-1); it leaves out ents_per_type when no entity was found.
 SPACY_KEYS = ("ents_p", "ents_r", "ents_f", "ents_per_type", "speed")
-# seqeval.json's scoring modes: multinerd.scoring.MODES, named here so as not to import seqeval (slow).
-SEQEVAL_MODES = ("default", "strict")
 # seqeval.json's score names -> meta.json's, short like spaCy's own ents_per_type {p, r, f}.
 SEQEVAL_NAMES = {"precision": "p", "recall": "r", "f1": "f", "support": "support", "accuracy": "accuracy"}
 
 
-def in_language_order(langs: Iterable[str]) -> List[str]:
-    """MultiNERD's languages in LANGUAGES' order, then any other language as given."""
-    return sorted(langs, key=lambda lang: LANGUAGES.index(lang) if lang in LANGUAGES else len(LANGUAGES))
-
-
-# ---------------------------------------------------------------------------------------------
-# Inputs
-
-
-def read_json(path: Path) -> Optional[Dict[str, Any]]:
-    return json.loads(path.read_text(encoding="utf8")) if path.is_file() else None
+# --- the transformer's source and license ------------------------------------------------------
 
 
 def model_transformer(model: Path) -> str:
@@ -121,7 +107,7 @@ def known_license(name: str) -> Optional[str]:
 
 def _saved_from(folder: Path) -> Optional[str]:
     """The hub name a local copy was saved from, where its config.json records one."""
-    origin = json.loads((folder / "config.json").read_text(encoding="utf8")).get("_name_or_path")
+    origin = srsly.read_json(folder / "config.json").get("_name_or_path")
     if origin and not Path(origin).is_absolute() and not origin.startswith("."):
         return origin
     return None
@@ -147,31 +133,26 @@ def _card_license(card: Optional[Path]) -> str:
     return found.group(1).strip() if found else UNKNOWN_LICENSE
 
 
-# ---------------------------------------------------------------------------------------------
-# meta.json
-
-
-def spacy_performance(scores: Dict[str, Any]) -> Dict[str, Any]:
-    return {key: scores[key] for key in SPACY_KEYS if key in scores}
+# --- meta.json -----------------------------------------------------------------------------------
 
 
 def seqeval_performance(seqeval: Dict[str, Any]) -> Dict[str, Any]:
     """seqeval.json -> {mode: {overall, per_type, per_language}, version, sentences, tokens,
-    languages}, the scores under meta.json's names (SEQEVAL_NAMES)."""
+    languages}, the scores under meta.json's short names (SEQEVAL_NAMES)."""
+
+    def renamed(row: Dict[str, Any]) -> Dict[str, Any]:
+        return {SEQEVAL_NAMES[name]: value for name, value in row.items()}
+
     performance: Dict[str, Any] = {}
-    for mode in SEQEVAL_MODES:
+    for mode in MODES:
         scores = seqeval[mode]
         performance[mode] = {
-            "overall": _renamed(scores["overall"]),
-            "per_type": {label: _renamed(row) for label, row in scores["per_type"].items()},
-            "per_language": {lang: _renamed(row) for lang, row in scores["per_language"].items()},
+            "overall": renamed(scores["overall"]),
+            "per_type": {label: renamed(row) for label, row in scores["per_type"].items()},
+            "per_language": {lang: renamed(row) for lang, row in scores["per_language"].items()},
         }
     return {**performance, "version": seqeval["seqeval"], "sentences": seqeval["sentences"],
-            "tokens": seqeval["tokens"], "languages": seqeval["languages"]}
-
-
-def _renamed(row: Dict[str, Any]) -> Dict[str, Any]:
-    return {SEQEVAL_NAMES[name]: value for name, value in row.items()}
+            "tokens": seqeval["tokens"], "languages": seqeval["languages"]}  # fmt: skip
 
 
 def build_meta(
@@ -184,40 +165,48 @@ def build_meta(
     seqeval: Optional[Dict[str, Any]] = None,
     report: Optional[Dict[str, Any]] = None,
     transformer: Optional[str] = None,
-    dataset: Optional[str] = None,
-    langs: Optional[str] = None,
-    license: str = MODEL_LICENSE,
     author: str = "",
     email: str = "",
     url: str = "",
 ) -> Dict[str, Any]:
     """The package's meta.json from the meta `spacy train` wrote, the test scores (scores.json,
-    seqeval.json) and the corpus' report.json. `dataset` and `langs` default to the report's;
-    `transformer` (needed for a pipeline with one) is ignored for a pipeline without."""
+    seqeval.json) and the corpus' report.json; `transformer` (the one the pipeline was fine-tuned
+    from) is needed for a pipeline with one and ignored for a pipeline without."""
     report = report or {}
-    dataset = dataset or report.get("source") or "unknown"
-    if langs is None:
-        langs = ",".join(report["langs"]) if report.get("langs") else "all"
-    languages = trained_languages(report, langs)
+    dataset = report.get("source") or "unknown"
+    langs = ",".join(report["langs"]) if report.get("langs") else "all"
+    languages = trained_languages(report)
     if "transformer" not in model_meta["pipeline"]:
         transformer = None
     elif not transformer:
         raise ValueError("The pipeline has a transformer: pass its name (the one in its config.cfg)")
     meta = dict(model_meta)
-    meta.update({"lang": "xx", "name": name, "version": version, "license": license})
-    meta.update({key: value for key, value in (("author", author), ("email", email), ("url", url)) if value})
+    meta.update({"lang": "xx", "name": name, "version": version, "license": MODEL_LICENSE})
+    for key, value in (("author", author), ("email", email), ("url", url)):
+        # spaCy's card links the author to meta["url"] whenever the key is there, even empty.
+        if value or meta.get(key):
+            meta[key] = value or meta[key]
+        else:
+            meta.pop(key, None)
     meta["description"] = describe(languages, dataset, config, transformer)
     meta["sources"] = [dict(MULTINERD)]
     if is_bundled_sample(dataset):
         meta["sources"].append(dict(BUNDLED_SAMPLE))
     if transformer:
         meta["sources"].append(transformer_source(transformer))
-    # The model's own performance is the dev sample's during training: not kept as test scores.
-    dev_scores = {key: value for key, value in model_meta["performance"].items() if key in ("ents_p", "ents_r", "ents_f")}
-    meta["performance"] = spacy_performance(scores) if scores else {}
+    # The model's own performance is the dev sample's during training: kept apart from the test scores.
+    dev_scores = {
+        key: value for key, value in model_meta["performance"].items() if key in ("ents_p", "ents_r", "ents_f")
+    }
+    meta["performance"] = {key: scores[key] for key in SPACY_KEYS if key in scores} if scores else {}
     if seqeval:
+        # Scalars for the accuracy table of spaCy's model card, then the whole breakdown.
+        overall = seqeval["default"]["overall"]
+        meta["performance"].update({"seqeval_p": overall["precision"], "seqeval_r": overall["recall"],
+                                    "seqeval_f": overall["f1"]})  # fmt: skip
         meta["performance"]["seqeval"] = seqeval_performance(seqeval)
-    custom: Dict[str, Any] = {
+    train = report.get("splits", {}).get("train", {})
+    meta["multinerd"] = {
         "dataset": dataset,
         "langs": langs,
         "languages": languages,
@@ -225,26 +214,19 @@ def build_meta(
         "transformer": transformer,
         "tokenization": TOKENIZATION,
         "evaluated_on": "test split" if (scores or seqeval) else None,
+        "train_sentences": train.get("sentences"),
+        "seed": report.get("seed"),
+        "dev_sample_scores": dev_scores,
     }
-    train = report.get("splits", {}).get("train")
-    if train:
-        custom["train_sentences"] = train["sentences"]
-    if "seed" in report:
-        custom["seed"] = report["seed"]
-    if dev_scores:
-        custom["dev_sample_scores"] = dev_scores
-    meta["multinerd"] = custom
+    meta["notes"] = notes(meta, seqeval)
     return meta
 
 
-def trained_languages(report: Dict[str, Any], langs: str) -> List[str]:
-    """The languages of the training split, else those of the `langs` filter."""
-    found = report.get("splits", {}).get("train", {}).get("languages")
-    if found:
-        return in_language_order(found)
-    if langs and langs.strip().lower() != "all":
-        return [lang.strip() for lang in langs.split(",") if lang.strip()]
-    return list(LANGUAGES)
+def trained_languages(report: Dict[str, Any]) -> List[str]:
+    """The languages of the training split (MultiNERD's in their order, then others), else the
+    `langs` filter's, else MultiNERD's."""
+    found = report.get("splits", {}).get("train", {}).get("languages") or report.get("langs") or LANGUAGES
+    return sorted(found, key=lambda lang: LANGUAGES.index(lang) if lang in LANGUAGES else len(LANGUAGES))
 
 
 def is_bundled_sample(dataset: str) -> bool:
@@ -259,8 +241,10 @@ def describe(languages: List[str], dataset: str, config: str, transformer: Optio
     else:
         how = "spaCy's CNN tok2vec and transition-based NER, trained from scratch"
     if is_bundled_sample(dataset):
-        data = ("the project's bundled hand-written sample in MultiNERD's format (a demonstration "
-                "model: it was not trained on MultiNERD itself)")
+        data = (
+            "the project's bundled hand-written sample in MultiNERD's format (a demonstration "
+            "model: it was not trained on MultiNERD itself)"
+        )
     elif "multinerd" in dataset.lower():
         data = f"MultiNERD (Babelscape; {dataset})"
     else:
@@ -273,181 +257,66 @@ def describe(languages: List[str], dataset: str, config: str, transformer: Optio
     )
 
 
-# ---------------------------------------------------------------------------------------------
-# Model card (README.md), from the meta build_meta wrote
-
-
-def build_readme(meta: Dict[str, Any]) -> str:
-    return "\n".join(_summary(meta) + _usage(meta) + _label_scheme() + _accuracy(meta) + _license(meta)
-                     + _sources(meta) + _training(meta))
-
-
-def _pct(value: Optional[float]) -> str:
-    """A 0-1 score in %; "–" where there is none (a type never seen, spaCy's None)."""
-    return f"{value * 100:.2f}" if isinstance(value, (int, float)) else "–"
-
-
-def _pcts(scores: Dict[str, Any], keys: Iterable[str]) -> Tuple[str, ...]:
-    return tuple(_pct(scores.get(key)) for key in keys)
-
-
-def _support(scores: Optional[Dict[str, Any]]) -> str:
-    return f"{scores['support']:,}" if scores else "–"
-
-
-def _table(header: Tuple[str, ...], rows: List[Tuple[str, ...]], aligns: str) -> str:
-    lines = ["| " + " | ".join(header) + " |",
-             "|" + "|".join(":---" if align == "l" else "---:" for align in aligns) + "|"]
-    lines += ["| " + " | ".join(row) + " |" for row in rows]
-    return "\n".join(lines)
-
-
-def _package(meta: Dict[str, Any]) -> str:
-    return f"{meta['lang']}_{meta['name']}"
-
-
-def _link(source: Dict[str, str]) -> str:
-    return f"[{source['name']}]({source['url']})" if source.get("url") else source["name"]
-
-
-def _summary(meta: Dict[str, Any]) -> List[str]:
-    custom = meta["multinerd"]
-    sources = "<br>".join(
-        _link(source) + (f" ({source['author']})" if source.get("author") else "") + f", license: {source['license']}"
-        for source in meta["sources"]
+def notes(meta: Dict[str, Any], seqeval: Optional[Dict[str, Any]]) -> str:
+    """The model card's text after spaCy's feature, label and accuracy tables: usage, seqeval's
+    tables (per entity type, per language), license, training."""
+    package, custom = f"{meta['lang']}_{meta['name']}", meta["multinerd"]
+    md = MarkdownRenderer()
+    md.add(md.title(3, "Usage"))
+    needs = "spaCy" + (" and spacy-transformers" if custom["transformer"] else "")
+    md.add(f"The package needs {needs}; its tokenizer code travels inside it.")
+    usage = (
+        f'import spacy\n\nnlp = spacy.load("{package}")\n'
+        'doc = nlp("Angela Merkel besuchte im Mai 2019 das Brandenburger Tor in Berlin.")\n'
+        "print([(ent.text, ent.label_) for ent in doc.ents])\n"
+        'doc = nlp("北京是中国的首都。")  # Chinese: one token per character\n'
+        "print([(ent.text, ent.label_) for ent in doc.ents])"
     )
-    features = [
-        ("**Name**", f"`{_package(meta)}`"),
-        ("**Version**", f"`{meta['version']}`"),
-        ("**spaCy**", f"`{meta['spacy_version']}`"),
-        ("**Pipeline**", ", ".join(f"`{pipe}`" for pipe in meta["pipeline"])),
-        ("**Languages**", ", ".join(f"`{lang}`" for lang in custom["languages"])),
-        ("**Entity types**", ", ".join(f"`{label}`" for label in ENTITY_TYPES)),
-        ("**Trained on**", f"`{custom['dataset']}` (languages: {custom['langs']})"),
-        ("**Config**", f"`{custom['config']}`"),
-    ]
-    if custom["transformer"]:
-        features.append(("**Transformer**", f"`{custom['transformer']}`"))
-    features += [("**Sources**", sources), ("**License**", f"`{meta['license']}`")]
-    if meta["author"]:
-        features.append(("**Author**", f"[{meta['author']}]({meta['url']})" if meta["url"] else meta["author"]))
-    return [f"# {_package(meta)}", "", meta["description"], "", _table(("Feature", "Description"), features, "ll"), ""]
-
-
-def _usage(meta: Dict[str, Any]) -> List[str]:
-    package, version = _package(meta), meta["version"]
-    return ["## Usage", "",
-            "Install the wheel that `spacy project run package` builds (the package needs spaCy"
-            + (" and spacy-transformers" if "transformer" in meta["pipeline"] else "")
-            + "; its tokenizer code travels inside it):", "",
-            "```bash",
-            f"pip install packages/{package}-{version}/dist/{package}-{version}-py3-none-any.whl",
-            "```", "",
-            "```python",
-            "import spacy",
-            "",
-            f'nlp = spacy.load("{package}")',
-            'doc = nlp("Angela Merkel besuchte im Mai 2019 das Brandenburger Tor in Berlin.")',
-            "print([(ent.text, ent.label_) for ent in doc.ents])",
-            'doc = nlp("北京是中国的首都。")  # Chinese: one token per character',
-            "print([(ent.text, ent.label_) for ent in doc.ents])",
-            "```", ""]
-
-
-def _label_scheme() -> List[str]:
-    rows = [(f"`{label}`", TYPE_NAMES[label]) for label in ENTITY_TYPES]
-    return ["## Label scheme", "", _table(("Label", "Meaning"), rows, "ll"), ""]
-
-
-def _accuracy(meta: Dict[str, Any]) -> List[str]:
-    """Overall, per-type and per-language test scores: spaCy's and seqeval's, those there are."""
-    performance = meta["performance"]
-    if not performance:
-        return ["## Accuracy", "", "No test scores were found when this package was built "
-                "(run `spacy project run evaluate`).", ""]
-    seqeval = performance.get("seqeval", {})
-    modes = list(SEQEVAL_MODES) if seqeval else []
-    lines = ["## Accuracy", "",
-             f"Scores on the {meta['multinerd']['evaluated_on']} of `{meta['multinerd']['dataset']}`, in %. "
-             "spaCy: exact entity spans (`spacy evaluate`). seqeval: word-level BIO tags "
-             "(default mode, and strict mode, which counts an entity only when its tags are well formed).", ""]
-
-    rows = []
-    if "ents_f" in performance:
-        rows.append(("spaCy", *_pcts(performance, ("ents_p", "ents_r", "ents_f")), "–"))
-    for mode in modes:
-        overall = seqeval[mode]["overall"]
-        rows.append((f"seqeval ({mode})", *_pcts(overall, "prf"), _support(overall)))
-    lines += ["### Overall", "", _table(("Scorer", "P", "R", "F", "Support"), rows, "lrrrr"), ""]
-
-    spacy_per_type = performance.get("ents_per_type", {})
-    header = ("Type",) + (("spaCy P", "spaCy R", "spaCy F") if spacy_per_type else ())
-    header += tuple(f"seqeval F ({mode})" for mode in modes) + (("Support",) if modes else ())
-    rows = []
-    for label in ENTITY_TYPES:
-        row = (f"`{label}`",) + (_pcts(spacy_per_type.get(label, {}), "prf") if spacy_per_type else ())
-        row += tuple(_pct(seqeval[mode]["per_type"].get(label, {}).get("f")) for mode in modes)
-        rows.append(row + ((_support(seqeval[modes[0]]["per_type"].get(label)),) if modes else ()))
-    lines += ["### Per entity type", "", _table(header, rows, "l" + "r" * (len(header) - 1)), ""]
-
-    lines += ["### Per language", ""]
-    if not modes:
-        return lines + ["No per-language scores were found (scripts/evaluate.py writes them to seqeval.json).", ""]
-    first = seqeval[modes[0]]["per_language"]
-    header = ("Language", "Sentences", "Support", "P", "R") + tuple(f"F ({mode})" for mode in modes)
-    rows = [
-        (f"{LANGUAGE_NAMES.get(lang, lang)} (`{lang}`)", f"{seqeval['languages'][lang]['sentences']:,}",
-         _support(first[lang]), *_pcts(first[lang], "pr"),
-         *(_pct(seqeval[mode]["per_language"][lang]["f"]) for mode in modes))
-        for lang in in_language_order(first)
-    ]
-    return lines + [f"seqeval, word-level; P and R in the {modes[0]} mode; support: gold entities.", "",
-                    _table(header, rows, "l" + "r" * (len(header) - 1)), ""]
-
-
-def _license(meta: Dict[str, Any]) -> List[str]:
-    custom = meta["multinerd"]
-    lines = ["## License", "",
-             f"The pipeline's weights are licensed under **{meta['license']}**"
-             + (f" ({MODEL_LICENSE_URL})" if meta["license"] == MODEL_LICENSE else "")
-             + ": pipelines trained on MultiNERD (Babelscape) derive from it, and MultiNERD is "
-             "CC BY-NC-SA 4.0 — attribution, non-commercial use only, derivatives under the same license.", ""]
+    md.add(md.code_block(usage, "python"))
+    md.add(md.title(3, "Entity types"))
+    md.add(md.table([(md.code(label), TYPE_NAMES[label]) for label in ENTITY_TYPES], ("Label", "Meaning")))
+    if seqeval:
+        md.add(f"Scores on the {custom['evaluated_on']} of `{custom['dataset']}`:")
+        md.add(render_markdown(seqeval, level=3))
+    else:
+        md.add("No seqeval test scores were found when this package was built (run `spacy project run evaluate`).")
+    md.add(md.title(3, "License"))
+    text = (
+        f"The pipeline's weights are licensed under **{meta['license']}** ({MODEL_LICENSE_URL}): pipelines "
+        "trained on MultiNERD (Babelscape) derive from it, and MultiNERD is CC BY-NC-SA 4.0: attribution, "
+        "non-commercial use only, derivatives under the same license."
+    )
     if is_bundled_sample(custom["dataset"]):
-        lines += ["This build was trained on the project's hand-written sample (MIT), not on MultiNERD; it "
-                  "carries the same license as the builds trained on MultiNERD, so that the terms don't depend on "
-                  "the build.", ""]
+        text += (
+            " This build was trained on the project's hand-written sample (MIT), not on MultiNERD; it carries "
+            "the same license as the builds trained on MultiNERD, so that the terms don't depend on the build."
+        )
     if custom["transformer"]:
-        transformer = meta["sources"][-1]  # build_meta lists the transformer last
-        found = transformer["license"]
-        lines += [f"The transformer it was fine-tuned from, `{transformer['name']}`, "
-                  + (f"is licensed under {found}." if found != UNKNOWN_LICENSE else f"has its own license: {found}."), ""]
-    return lines + ["The code that builds it (the xx_multinerd spaCy project) is MIT-licensed.", ""]
-
-
-def _sources(meta: Dict[str, Any]) -> List[str]:
-    lines = ["## Sources", ""]
-    for source in meta["sources"]:
-        author = f", {source['author']}" if source.get("author") else ""
-        lines.append(f"- {_link(source)}{author} — license: {source['license']}")
-    return lines + [""]
-
-
-def _training(meta: Dict[str, Any]) -> List[str]:
-    custom = meta["multinerd"]
-    sentences = f"; {custom['train_sentences']:,} training sentences" if "train_sentences" in custom else ""
+        source = meta["sources"][-1]  # build_meta lists the transformer last
+        found = source["license"]
+        text += f" The transformer it was fine-tuned from, `{source['name']}`, " + (
+            f"is licensed under {found}." if found != UNKNOWN_LICENSE else f"has its own license: {found}."
+        )
+    md.add(text + " The code that builds it (the xx_multinerd spaCy project) is MIT-licensed.")
+    md.add(md.title(3, "Training"))
+    sentences = f"; {custom['train_sentences']:,} training sentences" if custom["train_sentences"] else ""
     transformer = f", transformer `{custom['transformer']}`" if custom["transformer"] else ""
-    return ["## Training", "",
-            f"- Dataset: `{custom['dataset']}`; languages: {custom['langs']}{sentences}",
-            f"- Config: `{custom['config']}`{transformer}",
-            f"- Tokenization: {custom['tokenization']}", ""]
+    md.add(
+        f"- Dataset: `{custom['dataset']}`; languages: {custom['langs']}{sentences}\n"
+        f"- Config: `{custom['config']}`{transformer}\n"
+        f"- Tokenization: {custom['tokenization']}"
+    )
+    return md.text
+
+
+# --- license files -------------------------------------------------------------------------------
 
 
 def license_text(meta: Dict[str, Any]) -> str:
     return (
-        f"{_package(meta)} {meta['version']}: the trained pipeline (weights and data files)\n\n"
-        f"License: {meta['license']}\n"
-        + (f"{MODEL_LICENSE_URL}\n" if meta["license"] == MODEL_LICENSE else "")
-        + "\nxx_multinerd pipelines are trained on MultiNERD (Babelscape,\n"
+        f"{meta['lang']}_{meta['name']} {meta['version']}: the trained pipeline (weights and data files)\n\n"
+        f"License: {meta['license']}\n{MODEL_LICENSE_URL}\n\n"
+        "xx_multinerd pipelines are trained on MultiNERD (Babelscape,\n"
         "https://huggingface.co/datasets/Babelscape/multinerd), licensed CC BY-NC-SA 4.0: use them with\n"
         "attribution, for non-commercial purposes only, and share derivatives under the same license.\n"
         "The sources of this build and their licenses are listed in LICENSES_SOURCES.\n"
@@ -462,62 +331,59 @@ def sources_text(meta: Dict[str, Any]) -> str:
     return "\n\n".join(blocks) + "\n"
 
 
-# ---------------------------------------------------------------------------------------------
-# Command line
+# --- command line --------------------------------------------------------------------------------
+
+
+def read_optional(path: Path, what: str) -> Optional[Dict[str, Any]]:
+    if path.is_file():
+        return srsly.read_json(path)
+    msg.warn(f"No {path} ({what}): the meta and the model card will lack it.")
+    return None
 
 
 @app.command()
 def main(
-    model: Path = typer.Argument(..., exists=True, file_okay=False, help="Trained pipeline, e.g. training/trf/model-best"),
-    output: Path = typer.Argument(..., help="Folder to write: a copy of MODEL with meta.json, README.md and LICENSE"),
-    metrics: Optional[Path] = typer.Option(None, help="Folder with scores.json (spacy evaluate) and seqeval.json (scripts/evaluate.py); default metrics/<config>"),
-    corpus: Path = typer.Option(Path("corpus"), help="Converted corpus; its report.json names the dataset and languages"),
-    config: Optional[str] = typer.Option(None, help="Config trained with: cnn or trf (configs/<config>.cfg); default: trf if MODEL has a transformer, else cnn"),
+    model: Path = typer.Argument(
+        ..., exists=True, file_okay=False, help="Trained pipeline, e.g. training/trf/model-best"
+    ),
+    output: Path = typer.Argument(
+        ..., help="Folder to write: a copy of MODEL with meta.json, LICENSE, LICENSES_SOURCES"
+    ),
+    metrics: Path = typer.Option(
+        ..., help="Folder with scores.json (spacy evaluate) and seqeval.json (scripts/evaluate.py)"
+    ),
+    report: Path = typer.Option(Path("corpus/report.json"), help="The corpus report: dataset, languages, sentences"),
+    config: str = typer.Option(..., help="Config trained with: cnn or trf (configs/<config>.cfg)"),
     name: str = typer.Option("multinerd", help="Package name without the language (spaCy adds xx_)"),
     version: str = typer.Option("0.1.0", help="Package version"),
-    transformer: Optional[str] = typer.Option(None, help="Transformer fine-tuned (trf); default: the one in MODEL's config"),
-    dataset: Optional[str] = typer.Option(None, help="Dataset trained on; default: from the corpus report"),
-    langs: Optional[str] = typer.Option(None, help="Languages filter trained with; default: from the corpus report"),
-    license: str = typer.Option(MODEL_LICENSE, help="License of the weights"),
     author: str = typer.Option("", help="Author shown in the meta and card"),
     email: str = typer.Option("", help="Author email"),
     url: str = typer.Option("", help="Author or project URL"),
-    copy_model: bool = typer.Option(True, "--copy-model/--no-copy-model", help="Copy MODEL into OUTPUT (for spacy package); else only write meta.json and README.md"),
 ):
-    model_meta = read_json(model / "meta.json")
-    if model_meta is None:
-        fail(f"{model} has no meta.json: is it a trained spaCy pipeline?")
-    has_transformer = "transformer" in model_meta["pipeline"]
-    config = config or ("trf" if has_transformer else "cnn")
-    metrics = metrics or Path("metrics") / config
-    scores = read_json(metrics / "scores.json")
-    seqeval = read_json(metrics / "seqeval.json")
-    report = read_json(corpus / "report.json")
-    if scores is None:
-        msg.warn(f"No {metrics / 'scores.json'} (spacy evaluate): the meta and card will lack spaCy's test scores.")
-    if seqeval is None:
-        msg.warn(f"No {metrics / 'seqeval.json'} (scripts/evaluate.py): the meta and card will lack seqeval's scores.")
-    if report is None:
-        msg.warn(f"No {corpus / 'report.json'}: dataset and languages come from the options only.")
-    if has_transformer:
-        transformer = transformer or model_transformer(model)
+    if not (model / "meta.json").is_file():
+        fail(f"{model} has no meta.json: pass a trained spaCy pipeline such as training/{config}/model-best.")
+    model_meta = srsly.read_json(model / "meta.json")
     meta = build_meta(
-        model_meta, name=name, version=version, config=config, scores=scores, seqeval=seqeval, report=report,
-        transformer=transformer, dataset=dataset, langs=langs, license=license, author=author, email=email, url=url,
+        model_meta,
+        name=name,
+        version=version,
+        config=config,
+        scores=read_optional(metrics / "scores.json", "spacy evaluate"),
+        seqeval=read_optional(metrics / "seqeval.json", "scripts/evaluate.py"),
+        report=read_optional(report, "scripts/convert.py"),
+        transformer=model_transformer(model) if "transformer" in model_meta["pipeline"] else None,
+        author=author,
+        email=email,
+        url=url,
     )
-    if copy_model:
-        _fresh_copy(model, output)
-        (output / "LICENSE").write_text(license_text(meta), encoding="utf8")
-        (output / "LICENSES_SOURCES").write_text(sources_text(meta), encoding="utf8")
-    else:
-        output.mkdir(parents=True, exist_ok=True)
-    (output / "meta.json").write_text(json.dumps(meta, indent=2, ensure_ascii=False) + "\n", encoding="utf8")
-    (output / "README.md").write_text(build_readme(meta), encoding="utf8")
-    msg.good(f"Wrote {output / 'meta.json'} and the model card {output / 'README.md'}"
-             + (f" into a copy of {model}" if copy_model else ""))
+    fresh_copy(model, output)
+    srsly.write_json(output / "meta.json", meta)
+    (output / "LICENSE").write_text(license_text(meta), encoding="utf8")
+    (output / "LICENSES_SOURCES").write_text(sources_text(meta), encoding="utf8")
+    msg.good(f"Wrote {output}: a copy of {model} with meta.json, LICENSE and LICENSES_SOURCES")
 
 
-def _fresh_copy(model: Path, output: Path) -> None:
+def fresh_copy(model: Path, output: Path) -> None:
     """Replace OUTPUT by a copy of MODEL; refuse to delete a folder this script didn't write."""
     if output.resolve() == model.resolve() or model.resolve() in output.resolve().parents:
         fail(f"OUTPUT ({output}) must not be MODEL or inside it: the trained pipeline stays untouched.")

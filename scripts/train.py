@@ -3,6 +3,7 @@ the corpus size (the corpus streams, so spaCy can't count it) and the transforme
 anything else starts. Other options (`--paths.train corpus/train`, ...) are spaCy's config
 overrides, passed on as `spacy train` takes them.
 """
+
 from pathlib import Path
 from typing import Optional
 
@@ -29,7 +30,13 @@ def main(
     overrides = parse_config_overrides(ctx.args)
     try:
         steps = train_pipeline(
-            config_path, output, report, overrides=overrides, gpu_id=gpu_id, max_steps=max_steps, transformer=transformer
+            config_path,
+            output,
+            report,
+            overrides=overrides,
+            gpu_id=gpu_id,
+            max_steps=max_steps,
+            transformer=transformer,
         )
     except (NoTrainingData, TransformerUnavailable) as err:
         fail(str(err))

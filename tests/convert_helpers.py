@@ -1,4 +1,5 @@
 """Helpers shared by the converter's tests (test_readers, test_convert, test_convert_cli, test_roundtrip)."""
+
 import json
 import os
 import subprocess
@@ -25,13 +26,16 @@ def write_jsonl(path: Path, rows: Iterable[dict]) -> Path:
     return path
 
 
-def write_tsv(path: Path, sentences: Iterable[Tuple[Sequence[str], Sequence[str]]], extra: Sequence[str] = (),
-              newline: str = "\n") -> Path:
+def write_tsv(
+    path: Path, sentences: Iterable[Tuple[Sequence[str], Sequence[str]]], extra: Sequence[str] = (), newline: str = "\n"
+) -> Path:
     """MultiNERD/WikiNEuRal TSV: `<index>\\t<token>\\t<tag>[\\t<extra>...]`, a blank line between sentences."""
     path.parent.mkdir(parents=True, exist_ok=True)
     blocks = []
     for tokens, tags in sentences:
-        blocks.append(newline.join("\t".join([str(i), token, tag, *extra]) for i, (token, tag) in enumerate(zip(tokens, tags))))
+        blocks.append(
+            newline.join("\t".join([str(i), token, tag, *extra]) for i, (token, tag) in enumerate(zip(tokens, tags)))
+        )
     path.write_text((newline * 2).join(blocks) + newline, encoding="utf8", newline="")
     return path
 
@@ -89,8 +93,13 @@ def run_cli_all(jobs: dict, tmp: Path, parallel: int = 4) -> dict:
             log = tmp / "logs" / f"{index:02d}.log"
             log.parent.mkdir(parents=True, exist_ok=True)
             with log.open("w", encoding="utf8") as out:
-                proc = subprocess.Popen([sys.executable, str(CONVERT), *map(str, args)], cwd=ROOT, env=cli_env(tmp),
-                                        stdout=out, stderr=subprocess.STDOUT)
+                proc = subprocess.Popen(
+                    [sys.executable, str(CONVERT), *map(str, args)],
+                    cwd=ROOT,
+                    env=cli_env(tmp),
+                    stdout=out,
+                    stderr=subprocess.STDOUT,
+                )
             running[name] = (proc, log, time.monotonic())
         for name, (proc, log, started) in list(running.items()):
             if proc.poll() is not None:

@@ -1,32 +1,78 @@
 """The converter (multinerd.corpus.convert): labels, language filter, BIO repair, the report, Chinese,
 sharding, shuffling, the dev sample and the atomic write."""
+
 import json
 from pathlib import Path
 
 import pytest
 import spacy
+from convert_helpers import SAMPLE, convert_source, docs, jsonl_rows, summary, write_jsonl, write_tsv
 from spacy.tokens import DocBin
 from spacy.training import Example
 
 import multinerd.corpus
-from convert_helpers import SAMPLE, convert_source, docs, jsonl_rows, summary, write_jsonl, write_tsv
 from multinerd.corpus import InvalidRow, convert
 from multinerd.labels import ENTITY_TYPES, LANGUAGES, MULTINERD_TAGS, TAG_IDS
 from multinerd.readers import Row, SourceError
 
 # MultiNERD's id -> tag map, as on its dataset card (Babelscape/multinerd).
 MULTINERD_ID2TAG = {
-    0: "O", 1: "B-PER", 2: "I-PER", 3: "B-ORG", 4: "I-ORG", 5: "B-LOC", 6: "I-LOC", 7: "B-ANIM", 8: "I-ANIM",
-    9: "B-BIO", 10: "I-BIO", 11: "B-CEL", 12: "I-CEL", 13: "B-DIS", 14: "I-DIS", 15: "B-EVE", 16: "I-EVE",
-    17: "B-FOOD", 18: "I-FOOD", 19: "B-INST", 20: "I-INST", 21: "B-MEDIA", 22: "I-MEDIA", 23: "B-MYTH",
-    24: "I-MYTH", 25: "B-PLANT", 26: "I-PLANT", 27: "B-TIME", 28: "I-TIME", 29: "B-VEHI", 30: "I-VEHI",
+    0: "O",
+    1: "B-PER",
+    2: "I-PER",
+    3: "B-ORG",
+    4: "I-ORG",
+    5: "B-LOC",
+    6: "I-LOC",
+    7: "B-ANIM",
+    8: "I-ANIM",
+    9: "B-BIO",
+    10: "I-BIO",
+    11: "B-CEL",
+    12: "I-CEL",
+    13: "B-DIS",
+    14: "I-DIS",
+    15: "B-EVE",
+    16: "I-EVE",
+    17: "B-FOOD",
+    18: "I-FOOD",
+    19: "B-INST",
+    20: "I-INST",
+    21: "B-MEDIA",
+    22: "I-MEDIA",
+    23: "B-MYTH",
+    24: "I-MYTH",
+    25: "B-PLANT",
+    26: "I-PLANT",
+    27: "B-TIME",
+    28: "I-TIME",
+    29: "B-VEHI",
+    30: "I-VEHI",
 }
-TYPES = ["PER", "ORG", "LOC", "ANIM", "BIO", "CEL", "DIS", "EVE", "FOOD", "INST", "MEDIA", "MYTH", "PLANT", "TIME", "VEHI"]
+TYPES = [
+    "PER",
+    "ORG",
+    "LOC",
+    "ANIM",
+    "BIO",
+    "CEL",
+    "DIS",
+    "EVE",
+    "FOOD",
+    "INST",
+    "MEDIA",
+    "MYTH",
+    "PLANT",
+    "TIME",
+    "VEHI",
+]
 
 
 def rows_for(lang, n, prefix=""):
     """n distinct sentences; the first token names the sentence (`en7`), so order can be checked."""
-    return [{"tokens": [f"{prefix}{lang}{i}", "visited", "Rome"], "ner_tags": [1, 0, 5], "lang": lang} for i in range(n)]
+    return [
+        {"tokens": [f"{prefix}{lang}{i}", "visited", "Rome"], "ner_tags": [1, 0, 5], "lang": lang} for i in range(n)
+    ]
 
 
 def names(folder):
@@ -34,10 +80,13 @@ def names(folder):
 
 
 def snapshot(folder: Path):
-    return {p.relative_to(folder).as_posix(): (p.read_bytes() if p.is_file() else None) for p in sorted(folder.rglob("*"))}
+    return {
+        p.relative_to(folder).as_posix(): (p.read_bytes() if p.is_file() else None) for p in sorted(folder.rglob("*"))
+    }
 
 
 # --- labels ------------------------------------------------------------------------------------
+
 
 def test_label_map_is_multinerds():
     assert dict(enumerate(MULTINERD_TAGS)) == MULTINERD_ID2TAG
@@ -84,10 +133,19 @@ def test_labels_file_initialises_ner_as_the_data_would(tmp_path):
 
 def test_tag_strings_of_another_label_set_convert_and_initialise_ner(tmp_path):
     """WikiNEuRal's PER/ORG/LOC/MISC, as TSV tag strings."""
-    write_tsv(tmp_path / "wikineural" / "en" / "train.conllu", [
-        (["Ada", "Lovelace", "met", "Babbage", "in", "London", "."], ["B-PER", "I-PER", "O", "B-PER", "O", "B-LOC", "O"]),
-        (["The", "Royal", "Society", "gave", "the", "Copley", "Medal"], ["O", "B-ORG", "I-ORG", "O", "O", "B-MISC", "I-MISC"]),
-    ])
+    write_tsv(
+        tmp_path / "wikineural" / "en" / "train.conllu",
+        [
+            (
+                ["Ada", "Lovelace", "met", "Babbage", "in", "London", "."],
+                ["B-PER", "I-PER", "O", "B-PER", "O", "B-LOC", "O"],
+            ),
+            (
+                ["The", "Royal", "Society", "gave", "the", "Copley", "Medal"],
+                ["O", "B-ORG", "I-ORG", "O", "O", "B-MISC", "I-MISC"],
+            ),
+        ],
+    )
     report = convert_source(tmp_path / "wikineural", tmp_path / "corpus")
     assert report["splits"]["train"]["entities"] == {"LOC": 1, "MISC": 1, "ORG": 1, "PER": 2}
     got = sorted(summary(d) for d in docs(tmp_path / "corpus" / "train"))
@@ -103,6 +161,7 @@ def test_tag_strings_of_another_label_set_convert_and_initialise_ner(tmp_path):
 
 
 # --- language filter, BIO repair, report ---------------------------------------------------------
+
 
 def test_language_filter_keeps_only_the_named_languages(tmp_path):
     report = convert_source(SAMPLE, tmp_path / "corpus", langs=["de", "zh"])
@@ -120,12 +179,15 @@ def test_language_filter_keeps_only_the_named_languages(tmp_path):
 
 
 def test_bio_repairs_are_made_and_counted(tmp_path):
-    write_jsonl(tmp_path / "src" / "dev_en.jsonl", [
-        {"tokens": ["a", "b", "c", "d"], "ner_tags": ["I-PER", "I-PER", "O", "I-LOC"], "lang": "en"},  # 2 repairs
-        {"tokens": ["a", "b", "c"], "ner_tags": ["B-PER", "I-LOC", "I-LOC"], "lang": "en"},  # type change: 1 repair
-        {"tokens": ["a", "b", "c"], "ner_tags": [1, 2, 2], "lang": "en"},  # well formed: none
-        {"tokens": ["a", "b"], "ner_tags": [2, 4], "lang": "en"},  # I-PER at start, then I-ORG: 2 repairs
-    ])
+    write_jsonl(
+        tmp_path / "src" / "dev_en.jsonl",
+        [
+            {"tokens": ["a", "b", "c", "d"], "ner_tags": ["I-PER", "I-PER", "O", "I-LOC"], "lang": "en"},  # 2 repairs
+            {"tokens": ["a", "b", "c"], "ner_tags": ["B-PER", "I-LOC", "I-LOC"], "lang": "en"},  # type change: 1 repair
+            {"tokens": ["a", "b", "c"], "ner_tags": [1, 2, 2], "lang": "en"},  # well formed: none
+            {"tokens": ["a", "b"], "ner_tags": [2, 4], "lang": "en"},  # I-PER at start, then I-ORG: 2 repairs
+        ],
+    )
     write_jsonl(tmp_path / "src" / "dev_de.jsonl", [{"tokens": ["a", "b"], "ner_tags": ["O", "I-MISC"], "lang": "de"}])
     report = convert_source(tmp_path / "src", tmp_path / "corpus")
     assert report["splits"]["dev"]["languages"]["en"]["repaired"] == 5
@@ -141,43 +203,101 @@ def test_bio_repairs_are_made_and_counted(tmp_path):
 
 
 def test_report_counts(tmp_path):
-    write_jsonl(tmp_path / "src" / "train" / "train_en.jsonl", [
-        {"tokens": ["Ada", "Lovelace", "wrote"], "ner_tags": [1, 2, 0], "lang": "en"},
-        {"tokens": ["Rome", "and", "Paris"], "ner_tags": [5, 0, 5], "lang": "en"},
-        {"tokens": ["x"], "ner_tags": [99], "lang": "en"},  # skipped
-    ])
-    write_jsonl(tmp_path / "src" / "train" / "train_zh.jsonl", [
-        {"tokens": ["鲁迅", "写"], "ner_tags": [1, 0], "lang": "zh"},  # 3 tokens once cut into characters
-    ])
+    write_jsonl(
+        tmp_path / "src" / "train" / "train_en.jsonl",
+        [
+            {"tokens": ["Ada", "Lovelace", "wrote"], "ner_tags": [1, 2, 0], "lang": "en"},
+            {"tokens": ["Rome", "and", "Paris"], "ner_tags": [5, 0, 5], "lang": "en"},
+            {"tokens": ["x"], "ner_tags": [99], "lang": "en"},  # skipped
+        ],
+    )
+    write_jsonl(
+        tmp_path / "src" / "train" / "train_zh.jsonl",
+        [
+            {"tokens": ["鲁迅", "写"], "ner_tags": [1, 0], "lang": "zh"},  # 3 tokens once cut into characters
+        ],
+    )
     write_jsonl(tmp_path / "src" / "val" / "val_de.jsonl", [{"tokens": ["Berlin"], "ner_tags": [5], "lang": "de"}] * 3)
     write_jsonl(tmp_path / "src" / "test" / "test_fr.jsonl", [{"tokens": ["Lyon"], "ner_tags": [5], "lang": "fr"}])
-    report = convert_source(tmp_path / "src", tmp_path / "corpus", skip_invalid=True, langs=["en", "zh", "de"],
-                            shard_size=2, dev_sample_size=2, seed=3, source="src")
+    report = convert_source(
+        tmp_path / "src",
+        tmp_path / "corpus",
+        skip_invalid=True,
+        langs=["en", "zh", "de"],
+        shard_size=2,
+        dev_sample_size=2,
+        seed=3,
+        source="src",
+    )
     assert json.loads((tmp_path / "corpus" / "report.json").read_text(encoding="utf8")) == report
     train = report["splits"]["train"]
-    assert (train["sentences"], train["tokens"], train["skipped"], train["rows_in"], train["filtered_out"]) == (3, 9, 1, 4, 0)
-    assert train["languages"]["en"] == {"sentences": 2, "tokens": 6, "entities": {"LOC": 2, "PER": 1}, "repaired": 0, "skipped": 1}
-    assert train["languages"]["zh"] == {"sentences": 1, "tokens": 3, "entities": {"PER": 1}, "repaired": 0, "skipped": 0}
+    assert (train["sentences"], train["tokens"], train["skipped"], train["rows_in"], train["filtered_out"]) == (
+        3,
+        9,
+        1,
+        4,
+        0,
+    )
+    assert train["languages"]["en"] == {
+        "sentences": 2,
+        "tokens": 6,
+        "entities": {"LOC": 2, "PER": 1},
+        "repaired": 0,
+        "skipped": 1,
+    }
+    assert train["languages"]["zh"] == {
+        "sentences": 1,
+        "tokens": 3,
+        "entities": {"PER": 1},
+        "repaired": 0,
+        "skipped": 0,
+    }
     assert train["entities"] == {"LOC": 2, "PER": 2}
     assert train["shards"] == 2
     assert report["splits"]["dev"]["sample"] == 2 and report["splits"]["dev"]["sentences"] == 3
     assert report["splits"]["test"]["filtered_out"] == 1 and report["splits"]["test"]["sentences"] == 0
-    assert (report["source"], report["seed"], report["shard_size"], report["langs"]) == ("src", 3, 2, ["en", "zh", "de"])
+    assert (report["source"], report["seed"], report["shard_size"], report["langs"]) == (
+        "src",
+        3,
+        2,
+        ["en", "zh", "de"],
+    )
 
 
 # --- Chinese ------------------------------------------------------------------------------------
 
+
 def test_chinese_is_cut_into_characters_with_b_on_the_first_piece_and_no_spaces(tmp_path):
-    write_jsonl(tmp_path / "src" / "test_zh.jsonl", [
-        {"tokens": ["鲁迅", "的", "《", "阿Q正传", "》", "写于", "2008年"], "ner_tags": [1, 0, 0, 21, 0, 0, 27], "lang": "zh"},
-        {"tokens": ["长江", "流经", "上海", "市区"], "ner_tags": [5, 0, 5, 6], "lang": "zh"},
-        {"tokens": ["The", "Yangtze", "River"], "ner_tags": [0, 5, 6], "lang": "en"},
-    ])
+    write_jsonl(
+        tmp_path / "src" / "test_zh.jsonl",
+        [
+            {
+                "tokens": ["鲁迅", "的", "《", "阿Q正传", "》", "写于", "2008年"],
+                "ner_tags": [1, 0, 0, 21, 0, 0, 27],
+                "lang": "zh",
+            },
+            {"tokens": ["长江", "流经", "上海", "市区"], "ner_tags": [5, 0, 5, 6], "lang": "zh"},
+            {"tokens": ["The", "Yangtze", "River"], "ner_tags": [0, 5, 6], "lang": "en"},
+        ],
+    )
     convert_source(tmp_path / "src", tmp_path / "corpus")
     first, second = docs(tmp_path / "corpus" / "test" / "zh")
     assert [t.text for t in first] == ["鲁", "迅", "的", "《", "阿", "Q", "正", "传", "》", "写", "于", "2008", "年"]
     assert [t.ent_iob_ + "-" + t.ent_type_ if t.ent_type_ else "O" for t in first] == [
-        "B-PER", "I-PER", "O", "O", "B-MEDIA", "I-MEDIA", "I-MEDIA", "I-MEDIA", "O", "O", "O", "B-TIME", "I-TIME"]
+        "B-PER",
+        "I-PER",
+        "O",
+        "O",
+        "B-MEDIA",
+        "I-MEDIA",
+        "I-MEDIA",
+        "I-MEDIA",
+        "O",
+        "O",
+        "O",
+        "B-TIME",
+        "I-TIME",
+    ]
     assert first.text == "鲁迅的《阿Q正传》写于2008年" and not any(t.whitespace_ for t in first)
     assert summary(second) == (["长", "江", "流", "经", "上", "海", "市", "区"], [(0, 2, "LOC"), (4, 8, "LOC")])
     assert second.text == "长江流经上海市区"
@@ -186,6 +306,7 @@ def test_chinese_is_cut_into_characters_with_b_on_the_first_piece_and_no_spaces(
 
 
 # --- sharding, order, dev sample -----------------------------------------------------------------
+
 
 @pytest.mark.parametrize("n, shard_size", [(23, 5), (20, 5), (1, 5), (7, 1), (4, 100)])
 def test_shards_hold_at_most_shard_size_docs(tmp_path, n, shard_size):
@@ -223,7 +344,9 @@ def test_train_order_is_a_seeded_shuffle_of_the_input(tmp_path, n_buckets):
 def test_dev_and_test_keep_source_order_per_language(tmp_path):
     write_jsonl(tmp_path / "src" / "val" / "val_en.jsonl", rows_for("en", 30))
     write_jsonl(tmp_path / "src" / "val" / "val_pl.jsonl", rows_for("pl", 12))
-    mixed = [row for pair in zip(rows_for("en", 9), rows_for("ru", 9)) for row in pair]  # languages interleaved in one file
+    mixed = [
+        row for pair in zip(rows_for("en", 9), rows_for("ru", 9)) for row in pair
+    ]  # languages interleaved in one file
     write_jsonl(tmp_path / "src" / "test" / "test_mixed.jsonl", mixed)
     convert_source(tmp_path / "src", tmp_path / "corpus", shard_size=7, seed=5)
     corpus = tmp_path / "corpus"
@@ -254,6 +377,7 @@ def test_dev_sample_is_a_bounded_seeded_sample_of_dev(tmp_path, size):
 
 # --- the atomic write -----------------------------------------------------------------------------
 
+
 @pytest.fixture
 def previous_corpus(tmp_path):
     write_jsonl(tmp_path / "good" / "train" / "train_en.jsonl", rows_for("en", 12))
@@ -275,7 +399,10 @@ def assert_untouched(corpus, before):
 def test_a_bad_row_leaves_the_previous_corpus_untouched(tmp_path, previous_corpus):
     corpus, before = previous_corpus
     write_jsonl(tmp_path / "bad" / "train" / "train_fr.jsonl", rows_for("fr", 30))
-    write_jsonl(tmp_path / "bad" / "val" / "val_fr.jsonl", rows_for("fr", 30) + [{"tokens": ["a"], "ner_tags": [77], "lang": "fr"}])
+    write_jsonl(
+        tmp_path / "bad" / "val" / "val_fr.jsonl",
+        rows_for("fr", 30) + [{"tokens": ["a"], "ner_tags": [77], "lang": "fr"}],
+    )
     with pytest.raises(InvalidRow, match=r"val_fr\.jsonl:31: unknown label id 77"):
         convert_source(tmp_path / "bad", corpus, shard_size=5)
     assert_untouched(corpus, before)
@@ -309,7 +436,9 @@ def test_a_failing_write_leaves_the_previous_corpus_untouched(tmp_path, previous
 
 
 def test_a_failed_conversion_into_a_new_folder_leaves_no_files(tmp_path):
-    write_jsonl(tmp_path / "bad" / "train_en.jsonl", rows_for("en", 20) + [{"tokens": [], "ner_tags": [], "lang": "en"}])
+    write_jsonl(
+        tmp_path / "bad" / "train_en.jsonl", rows_for("en", 20) + [{"tokens": [], "ner_tags": [], "lang": "en"}]
+    )
     with pytest.raises(InvalidRow, match="empty sentence"):
         convert_source(tmp_path / "bad", tmp_path / "new" / "corpus")
     assert not [p for p in (tmp_path / "new").rglob("*") if p.is_file()]
@@ -330,14 +459,17 @@ def test_a_successful_conversion_replaces_the_previous_outputs(tmp_path, previou
 
 
 def test_skip_invalid_counts_every_bad_row_so_rows_in_equal_docs_out_plus_skipped(tmp_path):
-    good, bad = rows_for("en", 10), [
-        {"tokens": ["a", "b"], "ner_tags": [0], "lang": "en"},
-        {"tokens": ["a"], "ner_tags": [31], "lang": "en"},
-        {"tokens": ["a"], "ner_tags": ["S-PER"], "lang": "en"},
-        {"tokens": [], "ner_tags": [], "lang": "en"},
-        {"tokens": ["a"], "ner_tags": [0]},  # no language anywhere
-        {"tokens": [" "], "ner_tags": [0], "lang": "en"},
-    ]
+    good, bad = (
+        rows_for("en", 10),
+        [
+            {"tokens": ["a", "b"], "ner_tags": [0], "lang": "en"},
+            {"tokens": ["a"], "ner_tags": [31], "lang": "en"},
+            {"tokens": ["a"], "ner_tags": ["S-PER"], "lang": "en"},
+            {"tokens": [], "ner_tags": [], "lang": "en"},
+            {"tokens": ["a"], "ner_tags": [0]},  # no language anywhere
+            {"tokens": [" "], "ner_tags": [0], "lang": "en"},
+        ],
+    )
     write_jsonl(tmp_path / "src" / "dev.jsonl", good[:5] + bad + good[5:])
     with pytest.raises(InvalidRow):
         convert_source(tmp_path / "src", tmp_path / "corpus")
@@ -355,10 +487,13 @@ def test_rows_of_an_iterable_need_not_come_from_files(tmp_path):
     assert [summary(d) for d in docs(tmp_path / "corpus" / "test" / "en")] == [(["Ada", "Lovelace"], [(0, 2, "PER")])]
 
 
-@pytest.mark.parametrize("tags, says", [
-    ([True, 0], "unknown tag True"),  # a JSON true must not pass for the id 1 (B-PER)
-    ([1.0, 0], "unknown tag 1.0"),
-])
+@pytest.mark.parametrize(
+    "tags, says",
+    [
+        ([True, 0], "unknown tag True"),  # a JSON true must not pass for the id 1 (B-PER)
+        ([1.0, 0], "unknown tag 1.0"),
+    ],
+)
 def test_tags_that_only_look_like_ids_are_refused(tags, says):
     with pytest.raises(InvalidRow, match=says):
         multinerd.corpus.RowValidator()(Row(["a", "b"], tags, "en", "train", "x.jsonl:1"))

@@ -4,6 +4,7 @@
 Each case is a separate `python scripts/convert.py` process; a module fixture runs them side by side
 and the tests then check their results, so spaCy's slow start-up is paid in parallel.
 """
+
 import json
 import shutil
 from pathlib import Path
@@ -11,22 +12,27 @@ from pathlib import Path
 import pyarrow
 import pyarrow.parquet
 import pytest
-
 from convert_helpers import SAMPLE, docs, flat, jsonl_rows, run_cli_all, write_jsonl, write_tsv
 
 EN = {"tokens": ["Ada", "Lovelace", "met", "Babbage"], "ner_tags": [1, 2, 0, 1], "lang": "en"}
-TSV_OK = [(["Marie", "Curie", "lebte", "in", "Paris"], ["B-PER", "I-PER", "O", "O", "B-LOC"]),
-          (["Der", "Rhein", "fließt"], ["O", "B-LOC", "O"])]
+TSV_OK = [
+    (["Marie", "Curie", "lebte", "in", "Paris"], ["B-PER", "I-PER", "O", "O", "B-LOC"]),
+    (["Der", "Rhein", "fließt"], ["O", "B-LOC", "O"]),
+]
 
 
 def bad_inputs(root: Path):
     """name -> (source, extra args, the `file:line` the message must name, what it must say)."""
     cases = {}
 
-    path = write_jsonl(root / "length" / "train_en.jsonl", [EN, {"tokens": ["a", "b", "c"], "ner_tags": [0, 0], "lang": "en"}])
+    path = write_jsonl(
+        root / "length" / "train_en.jsonl", [EN, {"tokens": ["a", "b", "c"], "ner_tags": [0, 0], "lang": "en"}]
+    )
     cases["tokens and tags of different lengths"] = (path.parent, [], f"{path}:2", "3 tokens but 2 tags")
 
-    path = write_jsonl(root / "label_id" / "val" / "val_de.jsonl", [EN, EN, {"tokens": ["a"], "ner_tags": [31], "lang": "de"}])
+    path = write_jsonl(
+        root / "label_id" / "val" / "val_de.jsonl", [EN, EN, {"tokens": ["a"], "ner_tags": [31], "lang": "de"}]
+    )
     cases["unknown label id"] = (root / "label_id", [], f"{path}:3", "unknown label id 31")
 
     path = write_tsv(root / "tag" / "de" / "train.tsv", TSV_OK + [(["Berlin", "ist", "groß"], ["S-LOC", "O", "O"])])
@@ -54,16 +60,29 @@ def bad_inputs(root: Path):
     cases["undecodable bytes in TSV"] = (root / "bytes_tsv", [], f"{path}:4001", "not UTF-8")
 
     # auto: it looks like a path, so it is read as files (not sent to the hub) and reported missing
-    cases["missing source path"] = (root / "no" / "such" / "folder", [], str(root / "no" / "such" / "folder"), "does not exist")
+    cases["missing source path"] = (
+        root / "no" / "such" / "folder",
+        [],
+        str(root / "no" / "such" / "folder"),
+        "does not exist",
+    )
     return cases
 
 
 def skip_invalid_input(root: Path):
     """Good and bad rows in every format; returns (source, rows in per split)."""
     src = root / "mixed"
-    write_jsonl(src / "train" / "train_en.jsonl", [
-        EN, {"tokens": ["a", "b"], "ner_tags": [0], "lang": "en"}, EN, {"tokens": ["a"], "ner_tags": [99], "lang": "en"},
-        {"tokens": [], "ner_tags": [], "lang": "en"}, EN])
+    write_jsonl(
+        src / "train" / "train_en.jsonl",
+        [
+            EN,
+            {"tokens": ["a", "b"], "ner_tags": [0], "lang": "en"},
+            EN,
+            {"tokens": ["a"], "ner_tags": [99], "lang": "en"},
+            {"tokens": [], "ner_tags": [], "lang": "en"},
+            EN,
+        ],
+    )
     with (src / "train" / "train_en.jsonl").open("ab") as f:
         f.write(b"\xff\xfe\n")
         f.write(b'{"tokens": ["ok"], "ner_tags": [0], "lang": "en"}\n')
@@ -89,7 +108,10 @@ def runs(tmp_path_factory):
     jobs["skip invalid"] = [src, root / "out" / "skip", "--skip-invalid", "--shard-size", "3"]
     expect["skip invalid"] = (root / "out" / "skip", rows_in, None)
     tsv = write_tsv(root / "in" / "plain" / "wiki.train.tsv", TSV_OK * 2, extra=["_"])
-    jobs["tsv --lang"], expect["tsv --lang"] = [tsv, root / "out" / "tsv", "--lang", "nl"], (root / "out" / "tsv", None, None)
+    jobs["tsv --lang"], expect["tsv --lang"] = (
+        [tsv, root / "out" / "tsv", "--lang", "nl"],
+        (root / "out" / "tsv", None, None),
+    )
     hub = root / "in" / "hub"
     for folder in ("train", "val", "test"):
         (hub / folder).mkdir(parents=True)
@@ -101,11 +123,19 @@ def runs(tmp_path_factory):
     return {name: (*results[name], *expect[name]) for name in jobs}
 
 
-@pytest.mark.parametrize("name", [
-    "tokens and tags of different lengths", "unknown label id", "unknown tag string", "empty sentence",
-    "TSV line with too few columns", "undecodable bytes in JSONL", "undecodable bytes in TSV",
-    "missing source path",
-])
+@pytest.mark.parametrize(
+    "name",
+    [
+        "tokens and tags of different lengths",
+        "unknown label id",
+        "unknown tag string",
+        "empty sentence",
+        "TSV line with too few columns",
+        "undecodable bytes in JSONL",
+        "undecodable bytes in TSV",
+        "missing source path",
+    ],
+)
 def test_bad_input_stops_with_a_message_naming_file_and_line(runs, name):
     returncode, output, out, where, says = runs[name]
     assert returncode != 0, output

@@ -1,23 +1,18 @@
 """The trf config's optimizer: the NER head steps head_lr_scale times the schedule's rate, every
 weight of the PyTorch transformer steps at the schedule's rate."""
+
 from pathlib import Path
 
 import numpy
 import pytest
-import spacy
 from spacy.training import Example
 from spacy.training.initialize import init_nlp
 from spacy.util import load_config
 from thinc.api import registry
 
-import multinerd.tokenizer  # noqa: F401  registers the tokenizer the config names
-from multinerd.tiny_bert import make_tiny_bert
-from multinerd.corpus import convert
-from multinerd.readers import read_files
 from multinerd.training import HeadRateOptimizer
 
 ROOT = Path(__file__).resolve().parents[1]
-SAMPLE = ROOT / "assets" / "multinerd_sample"
 
 
 def first_step(optimizer, name: str) -> numpy.ndarray:
@@ -28,8 +23,9 @@ def first_step(optimizer, name: str) -> numpy.ndarray:
 
 
 def test_head_steps_are_scaled():
-    optimizer = registry.resolve({"opt": {"@optimizers": "xx_multinerd.HeadRateAdam.v1", "learn_rate": 1e-3,
-                                          "head_lr_scale": 10.0, "L2": 0.0}})["opt"]
+    optimizer = registry.resolve(
+        {"opt": {"@optimizers": "xx_multinerd.HeadRateAdam.v1", "learn_rate": 1e-3, "head_lr_scale": 10.0, "L2": 0.0}}
+    )["opt"]
     head = first_step(optimizer, "W")
     encoder = first_step(optimizer, "encoder.layer.0.output.dense.weight")
     # Adam's first step is the rate times the gradient's sign (up to eps).
@@ -44,17 +40,20 @@ def test_scale_one_is_plain_adam():
 
 
 @pytest.fixture(scope="module")
-def trf_nlp(tmp_path_factory):
-    tmp = tmp_path_factory.mktemp("head-rate")
-    tiny = make_tiny_bert(SAMPLE, tmp / "tiny-bert")
-    corpus = tmp / "corpus"
-    convert(read_files(SAMPLE), corpus, dev_sample_size=20)
-    config = load_config(ROOT / "configs" / "trf.cfg", overrides={
-        "components.transformer.model.name": str(tiny), "paths.train": str(corpus / "train"),
-        "paths.dev": str(corpus / "dev_sample"), "paths.labels": str(corpus / "labels" / "ner.json"),
-        "training.max_steps": 2, "training.optimizer.learn_rate.total_steps": 2,
-        "training.optimizer.learn_rate.warmup_steps": 1,
-    })
+def trf_nlp(tiny_bert, sample_corpus):
+    corpus = sample_corpus
+    config = load_config(
+        ROOT / "configs" / "trf.cfg",
+        overrides={
+            "components.transformer.model.name": str(tiny_bert),
+            "paths.train": str(corpus / "train"),
+            "paths.dev": str(corpus / "dev_sample"),
+            "paths.labels": str(corpus / "labels" / "ner.json"),
+            "training.max_steps": 2,
+            "training.optimizer.learn_rate.total_steps": 2,
+            "training.optimizer.learn_rate.warmup_steps": 1,
+        },
+    )
     nlp = init_nlp(config)
     optimizer = registry.resolve({"opt": config["training"]["optimizer"]})["opt"]
     return nlp, optimizer, config

@@ -1,4 +1,5 @@
 """Every source format the converter reads: JSONL, Parquet, TSV (file and folder), and datasets' loader."""
+
 import json
 import shutil
 import tempfile
@@ -8,10 +9,10 @@ from pathlib import Path
 import pyarrow
 import pyarrow.parquet
 import pytest
+from convert_helpers import SAMPLE, convert_source, docs, jsonl_rows, summary, write_jsonl, write_tsv
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from convert_helpers import SAMPLE, convert_source, docs, jsonl_rows, summary, write_jsonl, write_tsv
 from multinerd.corpus import convert
 from multinerd.labels import LANGUAGES, MULTINERD_TAGS
 from multinerd.readers import SourceError, find_files, lang_of, read_files, read_hub, read_tsv, split_of
@@ -29,7 +30,8 @@ def sample_expected():
     """(split, lang) -> rows of the bundled sample, read straight from its JSONL files."""
     return {
         (SPLIT_FOLDERS[folder], lang): jsonl_rows(SAMPLE / folder / f"{folder}_{lang}.jsonl")
-        for folder in SPLIT_FOLDERS for lang in LANGUAGES
+        for folder in SPLIT_FOLDERS
+        for lang in LANGUAGES
     }
 
 
@@ -38,6 +40,7 @@ def as_tuples(rows):
 
 
 # --- JSONL -------------------------------------------------------------------------------------
+
 
 def test_jsonl_hub_layout_reads_every_row_with_split_and_language():
     rows = list(read_files(SAMPLE))
@@ -56,10 +59,13 @@ def test_jsonl_hub_layout_reads_every_row_with_split_and_language():
 
 
 def test_jsonl_language_from_row_else_path_else_option(tmp_path):
-    write_jsonl(tmp_path / "data" / "train_ru.jsonl", [
-        {"tokens": ["Москва"], "ner_tags": [5], "lang": "de"},  # the row's own language wins
-        {"tokens": ["Москва"], "ner_tags": [5]},  # none in the row: from the path (_ru)
-    ])
+    write_jsonl(
+        tmp_path / "data" / "train_ru.jsonl",
+        [
+            {"tokens": ["Москва"], "ner_tags": [5], "lang": "de"},  # the row's own language wins
+            {"tokens": ["Москва"], "ner_tags": [5]},  # none in the row: from the path (_ru)
+        ],
+    )
     write_jsonl(tmp_path / "data" / "test.jsonl", [{"tokens": ["x"], "ner_tags": [0]}])
     rows = list(read_files(tmp_path / "data"))
     assert [(r.split, r.lang) for r in rows] == [("test", None), ("train", "de"), ("train", "ru")]
@@ -78,6 +84,7 @@ def test_jsonl_bad_json_and_bad_shape_become_problems_with_line_numbers(tmp_path
 
 
 # --- Parquet -----------------------------------------------------------------------------------
+
 
 def test_parquet_reads_like_jsonl_and_converts_to_the_same_docs(tmp_path):
     jsonl_dir, parquet_dir = tmp_path / "jsonl", tmp_path / "parquet"
@@ -111,11 +118,14 @@ def test_parquet_with_string_tags_and_language_from_path(tmp_path):
 
 # --- TSV ---------------------------------------------------------------------------------------
 
+
 def test_tsv_file_with_lang_option_extra_columns_comments_and_crlf(tmp_path):
     path = write_tsv(tmp_path / "corpus.train.tsv", DE, extra=["_", "x"], newline="\r\n")
     text = path.read_text(encoding="utf8")
     # CoNLL-U comments, and runs of blank lines (also at the end) make no empty sentences
-    path.write_text("# newdoc\r\n" + text.replace("\r\n\r\n", "\r\n\r\n\r\n# sent\r\n") + "\r\n\r\n", encoding="utf8", newline="")
+    path.write_text(
+        "# newdoc\r\n" + text.replace("\r\n\r\n", "\r\n\r\n\r\n# sent\r\n") + "\r\n\r\n", encoding="utf8", newline=""
+    )
     rows = list(read_files(path, "de"))
     assert as_tuples(rows) == [(t, g, "de", "train") for t, g in DE]
     assert rows[0].where.startswith(f"{path}:")
@@ -153,21 +163,28 @@ def test_an_undecodable_line_far_into_a_file_is_one_problem_and_the_rest_reads_n
             assert [tuple(r) for r in read_tsv(path, "train", "ru", chunk_size=chunk_size)] == [tuple(r) for r in rows]
 
 
-TSV_TOKEN = st.text(st.characters(exclude_categories=("Z", "C")), min_size=1, max_size=6).filter(lambda t: t.strip() == t)
+TSV_TOKEN = st.text(st.characters(exclude_categories=("Z", "C")), min_size=1, max_size=6).filter(
+    lambda t: t.strip() == t
+)
 # lines after a sentence: none (the next sentence goes on), blank ones, whitespace-only ones, comments
 TSV_SEPARATOR = st.sampled_from(["", "\n", "\n\n", "\n\n\n", " \n", "\t\n", "\n \n", "# comment\n", "\n# comment\n"])
 
 
 @settings(max_examples=80, deadline=None)
 @given(
-    sentences=st.lists(st.lists(st.tuples(TSV_TOKEN, st.sampled_from(["O", "B-PER", "I-PER", "B-MISC"])), min_size=1, max_size=6),
-                       min_size=1, max_size=8),
+    sentences=st.lists(
+        st.lists(st.tuples(TSV_TOKEN, st.sampled_from(["O", "B-PER", "I-PER", "B-MISC"])), min_size=1, max_size=6),
+        min_size=1,
+        max_size=8,
+    ),
     separators=st.lists(TSV_SEPARATOR, min_size=8, max_size=8),
     lead=st.sampled_from(["", "\n", "# newdoc\n"]),
     crlf=st.booleans(),
     chunk_size=st.sampled_from([1, 2, 5, 17, 64, 1 << 22]),
 )
-def test_tsv_reader_gives_the_same_sentences_and_line_numbers_however_it_is_chunked(sentences, separators, lead, crlf, chunk_size):
+def test_tsv_reader_gives_the_same_sentences_and_line_numbers_however_it_is_chunked(
+    sentences, separators, lead, crlf, chunk_size
+):
     """read_tsv reads big chunks cut at blank lines; whatever the cut points, separators (several
     blank lines, whitespace-only lines, comments) and line ends, it must find what was written, where it was."""
     text, starts, line = lead, [], 1 + lead.count("\n")
@@ -198,15 +215,18 @@ def test_tsv_reader_gives_the_same_sentences_and_line_numbers_however_it_is_chun
     assert all(r.problem is None for r in rows)
 
 
-@pytest.mark.parametrize("relative, split, lang", [
-    ("ru/train.tsv", "train", "ru"),
-    ("train_ru.tsv", "train", "ru"),
-    ("data_ru/dev.conll", "dev", "ru"),
-    ("pl/val.conllu", "dev", "pl"),
-    ("validation_it.iob", "dev", "it"),
-    ("zh/wiki-test.txt", "test", "zh"),
-    ("nl-valid.tsv", "dev", "nl"),
-])
+@pytest.mark.parametrize(
+    "relative, split, lang",
+    [
+        ("ru/train.tsv", "train", "ru"),
+        ("train_ru.tsv", "train", "ru"),
+        ("data_ru/dev.conll", "dev", "ru"),
+        ("pl/val.conllu", "dev", "pl"),
+        ("validation_it.iob", "dev", "it"),
+        ("zh/wiki-test.txt", "test", "zh"),
+        ("nl-valid.tsv", "dev", "nl"),
+    ],
+)
 def test_tsv_split_from_file_name_and_language_from_path(tmp_path, relative, split, lang):
     path = write_tsv(tmp_path / "src" / relative, DE[:1])
     assert split_of(path.relative_to(tmp_path)) == split
@@ -245,7 +265,7 @@ def test_tsv_folder_like_wikineural(tmp_path):
 
 
 def test_file_without_split_word_and_folder_without_data_are_source_errors(tmp_path):
-    path = write_tsv(tmp_path / "src" / "de" / "wiki.tsv", DE)
+    write_tsv(tmp_path / "src" / "de" / "wiki.tsv", DE)
     with pytest.raises(SourceError, match="wiki.tsv: can't tell which split"):
         list(read_files(tmp_path / "src"))
     (tmp_path / "empty").mkdir()
@@ -261,6 +281,7 @@ def test_file_without_split_word_and_folder_without_data_are_source_errors(tmp_p
 
 
 # --- datasets.load_dataset on a local folder laid out like the hub -------------------------------
+
 
 @pytest.fixture
 def datasets_cache(tmp_path, monkeypatch):
@@ -293,7 +314,8 @@ def test_read_hub_on_a_local_hub_layout_folder(tmp_path, datasets_cache):
     report = convert(read_hub(str(hub)), tmp_path / "corpus")
     for folder, split in SPLIT_FOLDERS.items():
         assert report["splits"][split]["sentences"] == sum(
-            len(jsonl_rows(SAMPLE / folder / f"{folder}_{lang}.jsonl")) for lang in langs)
+            len(jsonl_rows(SAMPLE / folder / f"{folder}_{lang}.jsonl")) for lang in langs
+        )
 
 
 def test_read_hub_maps_class_label_ids_to_their_names(tmp_path, datasets_cache):
@@ -301,14 +323,22 @@ def test_read_hub_maps_class_label_ids_to_their_names(tmp_path, datasets_cache):
     import datasets
 
     names = ["O", "B-PER", "I-PER", "B-ORG", "I-ORG", "B-LOC", "I-LOC", "B-MISC", "I-MISC"]
-    features = datasets.Features({
-        "tokens": datasets.List(datasets.Value("string")),
-        "ner_tags": datasets.List(datasets.ClassLabel(names=names)),
-        "lang": datasets.Value("string"),
-    })
-    rows = {"tokens": [t for t, _ in DE], "ner_tags": [[names.index(g) for g in tags] for _, tags in DE], "lang": ["de"] * 3}
+    features = datasets.Features(
+        {
+            "tokens": datasets.List(datasets.Value("string")),
+            "ner_tags": datasets.List(datasets.ClassLabel(names=names)),
+            "lang": datasets.Value("string"),
+        }
+    )
+    rows = {
+        "tokens": [t for t, _ in DE],
+        "ner_tags": [[names.index(g) for g in tags] for _, tags in DE],
+        "lang": ["de"] * 3,
+    }
     (tmp_path / "hub" / "data").mkdir(parents=True)
-    datasets.Dataset.from_dict(rows, features=features).to_parquet(str(tmp_path / "hub" / "data" / "train-00000-of-00001.parquet"))
+    datasets.Dataset.from_dict(rows, features=features).to_parquet(
+        str(tmp_path / "hub" / "data" / "train-00000-of-00001.parquet")
+    )
     got = list(read_hub(str(tmp_path / "hub")))
     assert as_tuples(got) == [(t, g, "de", "train") for t, g in DE]
     report = convert(iter(got), tmp_path / "corpus")

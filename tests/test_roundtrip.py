@@ -1,16 +1,17 @@
 """Property tests: any valid input round-trips through the converter, and the fast ShardWriter
 writes exactly what `DocBin.add` writes for the same Docs."""
+
 import tempfile
 from collections import Counter
 from pathlib import Path
 
 import numpy
+from convert_helpers import docs, spans_of, summary, write_jsonl
 from hypothesis import HealthCheck, example, given, settings
 from hypothesis import strategies as st
 from spacy.tokens import Doc, DocBin
 from spacy.vocab import Vocab
 
-from convert_helpers import docs, spans_of, summary, write_jsonl
 from multinerd.corpus import DOCBIN_ATTRS, RowValidator, ShardWriter, StringIds, convert, spaces_of
 from multinerd.labels import ENTITY_TYPES, TAG_IDS
 from multinerd.readers import Row, read_files
@@ -82,8 +83,15 @@ def expected_doc(lang, tokens, tags):
 
 
 EDGE_CASES = {
-    ("val", "zh"): [(["鲁迅", "的", "阿Q正传", "2008年", "LOC"], ["B-PER", "O", "B-MEDIA", "B-TIME", "O"], [1, 0, 21, "B-TIME", "O"])],
-    ("train", "en"): [(["LOC", "x", "Ä́"], ["B-O", "I-O", "B-LOC"], ["B-O", "I-O", 5])] * 2,  # a duplicate, and label "O"
+    ("val", "zh"): [
+        (
+            ["鲁迅", "的", "阿Q正传", "2008年", "LOC"],
+            ["B-PER", "O", "B-MEDIA", "B-TIME", "O"],
+            [1, 0, 21, "B-TIME", "O"],
+        )
+    ],
+    ("train", "en"): [(["LOC", "x", "Ä́"], ["B-O", "I-O", "B-LOC"], ["B-O", "I-O", 5])]
+    * 2,  # a duplicate, and label "O"
     ("test", "ru"): [(["Москва"], ["B-ä́"], ["B-ä́"])],
 }
 
@@ -99,7 +107,8 @@ def test_any_valid_input_round_trips(data, shard_size, seed):
             write_jsonl(src / split / f"{split}_{lang}.jsonl", rows)
         report = convert(read_files(src), out, shard_size=shard_size, seed=seed, dev_sample_size=3)
         expected = {
-            key: [expected_doc(key[1], tokens, tags) for tokens, tags, _ in sentences] for key, sentences in data.items()
+            key: [expected_doc(key[1], tokens, tags) for tokens, tags, _ in sentences]
+            for key, sentences in data.items()
         }
         for split, folder in (("val", "dev"), ("test", "test")):
             for (s, lang), want in expected.items():

@@ -1,5 +1,6 @@
 """The pipeline's tokenizer (multinerd.tokenizer, `xx_multinerd.CJKCharTokenizer.v1`): spaCy's xx
 rules, with CJK text cut into characters."""
+
 import json
 from pathlib import Path
 
@@ -49,13 +50,16 @@ def test_chinese_becomes_characters(nlp):
     assert not any(token.whitespace_ for token in doc)
 
 
-@pytest.mark.parametrize("text,expected", [
-    ("iPhone 15在2023年发布", ["iPhone", "15", "在", "2023", "年", "发", "布"]),
-    ("我用iPhone拍照", ["我", "用", "iPhone", "拍", "照"]),
-    ("“北京”很大。", ["“", "北", "京", "”", "很", "大", "。"]),
-    ("COVID-19疫情", ["COVID-19", "疫", "情"]),
-    ("他说: Hello world!", ["他", "说", ":", "Hello", "world", "!"]),
-])
+@pytest.mark.parametrize(
+    "text,expected",
+    [
+        ("iPhone 15在2023年发布", ["iPhone", "15", "在", "2023", "年", "发", "布"]),
+        ("我用iPhone拍照", ["我", "用", "iPhone", "拍", "照"]),
+        ("“北京”很大。", ["“", "北", "京", "”", "很", "大", "。"]),
+        ("COVID-19疫情", ["COVID-19", "疫", "情"]),
+        ("他说: Hello world!", ["他", "说", ":", "Hello", "world", "!"]),
+    ],
+)
 def test_mixed_text(nlp, text, expected):
     doc = nlp(text)
     assert words(doc) == expected
@@ -115,8 +119,9 @@ def test_non_cjk_sample_text_is_tokenized_as_blank_xx(nlp, blank_xx):
 
 # Everything below the first CJK block (U+2E80): Latin, Greek, Cyrillic, punctuation, symbols, spaces.
 NON_CJK_TEXT = st.text(st.characters(max_codepoint=0x2E7F, categories=("L", "N", "P", "S", "Zs")), max_size=40)
-MIXED = st.lists(st.sampled_from(list("ab1 .,-'北京是中国的年“”。\u3000\n") + ["xyz", "2023", "U.S.", "  "]),
-                 max_size=30).map("".join)
+MIXED = st.lists(
+    st.sampled_from(list("ab1 .,-'北京是中国的年“”。\u3000\n") + ["xyz", "2023", "U.S.", "  "]), max_size=30
+).map("".join)
 
 
 @settings(max_examples=150, deadline=None)
@@ -138,26 +143,43 @@ def test_property_text_is_preserved(nlp, text):
 
 # One sentence per language with its entities (surface text, label), in order.
 ENTITIES = {
-    "de": ("Angela Merkel besuchte im Mai 2019 das Brandenburger Tor in Berlin.",
-           [("Angela Merkel", "PER"), ("Mai 2019", "TIME"), ("Brandenburger Tor", "LOC"), ("Berlin", "LOC")]),
-    "en": ("Barack Obama visited the Louvre in Paris with his dog Bo.",
-           [("Barack Obama", "PER"), ("Louvre", "LOC"), ("Paris", "LOC"), ("dog", "ANIM"), ("Bo", "ANIM")]),
-    "es": ("Gabriel García Márquez nació en Aracataca, Colombia, en 1927.",
-           [("Gabriel García Márquez", "PER"), ("Aracataca", "LOC"), ("Colombia", "LOC")]),
-    "fr": ("L'équipe de Marie Curie a reçu le prix Nobel à Stockholm en 1911.",
-           [("Marie Curie", "PER"), ("prix Nobel", "EVE"), ("Stockholm", "LOC")]),
-    "it": ("Leonardo da Vinci dipinse la Gioconda a Firenze.",
-           [("Leonardo da Vinci", "PER"), ("Gioconda", "MEDIA"), ("Firenze", "LOC")]),
-    "nl": ("Vincent van Gogh werd geboren in Zundert, in Nederland.",
-           [("Vincent van Gogh", "PER"), ("Zundert", "LOC"), ("Nederland", "LOC")]),
-    "pl": ("Maria Skłodowska-Curie urodziła się w Warszawie.",
-           [("Maria Skłodowska-Curie", "PER"), ("Warszawie", "LOC")]),
-    "pt": ("Pedro Álvares Cabral chegou ao Brasil em 1500.",
-           [("Pedro Álvares Cabral", "PER"), ("Brasil", "LOC")]),
-    "ru": ("Юрий Гагарин полетел в космос на корабле «Восток-1» в 1961 году.",
-           [("Юрий Гагарин", "PER"), ("Восток-1", "VEHI"), ("1961 году", "TIME")]),
-    "zh": ("北京是中国的首都，iPhone 15在2023年发布。",
-           [("北京", "LOC"), ("中国", "LOC"), ("iPhone 15", "INST"), ("2023年", "TIME")]),
+    "de": (
+        "Angela Merkel besuchte im Mai 2019 das Brandenburger Tor in Berlin.",
+        [("Angela Merkel", "PER"), ("Mai 2019", "TIME"), ("Brandenburger Tor", "LOC"), ("Berlin", "LOC")],
+    ),
+    "en": (
+        "Barack Obama visited the Louvre in Paris with his dog Bo.",
+        [("Barack Obama", "PER"), ("Louvre", "LOC"), ("Paris", "LOC"), ("dog", "ANIM"), ("Bo", "ANIM")],
+    ),
+    "es": (
+        "Gabriel García Márquez nació en Aracataca, Colombia, en 1927.",
+        [("Gabriel García Márquez", "PER"), ("Aracataca", "LOC"), ("Colombia", "LOC")],
+    ),
+    "fr": (
+        "L'équipe de Marie Curie a reçu le prix Nobel à Stockholm en 1911.",
+        [("Marie Curie", "PER"), ("prix Nobel", "EVE"), ("Stockholm", "LOC")],
+    ),
+    "it": (
+        "Leonardo da Vinci dipinse la Gioconda a Firenze.",
+        [("Leonardo da Vinci", "PER"), ("Gioconda", "MEDIA"), ("Firenze", "LOC")],
+    ),
+    "nl": (
+        "Vincent van Gogh werd geboren in Zundert, in Nederland.",
+        [("Vincent van Gogh", "PER"), ("Zundert", "LOC"), ("Nederland", "LOC")],
+    ),
+    "pl": (
+        "Maria Skłodowska-Curie urodziła się w Warszawie.",
+        [("Maria Skłodowska-Curie", "PER"), ("Warszawie", "LOC")],
+    ),
+    "pt": ("Pedro Álvares Cabral chegou ao Brasil em 1500.", [("Pedro Álvares Cabral", "PER"), ("Brasil", "LOC")]),
+    "ru": (
+        "Юрий Гагарин полетел в космос на корабле «Восток-1» в 1961 году.",
+        [("Юрий Гагарин", "PER"), ("Восток-1", "VEHI"), ("1961 году", "TIME")],
+    ),
+    "zh": (
+        "北京是中国的首都，iPhone 15在2023年发布。",
+        [("北京", "LOC"), ("中国", "LOC"), ("iPhone 15", "INST"), ("2023年", "TIME")],
+    ),
 }
 
 

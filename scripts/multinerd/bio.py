@@ -1,4 +1,5 @@
 """BIO tag sequences: validation and repair."""
+
 import re
 from typing import List, Tuple
 

@@ -1,4 +1,5 @@
 """What the command-line scripts share."""
+
 import sys
 from typing import NoReturn
 

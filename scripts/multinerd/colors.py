@@ -5,6 +5,7 @@ This file is shipped inside the `xx_multinerd` package (`spacy package --code`),
 nothing from this repository, and registers itself there; in the project, pyproject.toml's
 `spacy_displacy_colors` entry point names the same function.
 """
+
 from typing import Dict
 
 from spacy.util import registry

@@ -14,6 +14,7 @@ dev and test stream straight into shards, and a shard holds at most `shard_size`
 The whole corpus is built in a temporary folder and moved into place only when it is complete,
 so a failed run leaves the previous corpus as it was.
 """
+
 import os
 import pickle
 import random
@@ -347,7 +348,9 @@ def make_report(stats, filtered, **settings) -> Dict:
             lang: {**counts, "entities": dict(sorted(counts["entities"].items()))}
             for lang, counts in sorted(by_lang.items())
         }
-        totals = {key: sum(c[key] for c in languages.values()) for key in ("sentences", "tokens", "repaired", "skipped")}
+        totals = {
+            key: sum(c[key] for c in languages.values()) for key in ("sentences", "tokens", "repaired", "skipped")
+        }
         entities = Counter()
         for counts in languages.values():
             entities.update(counts["entities"])

@@ -3,6 +3,7 @@
 
 The one memory meter of every benchmark, so that every figure is taken the same way.
 """
+
 import os
 import subprocess
 import sys

@@ -8,6 +8,7 @@
 Readers never raise on a bad row: they yield it with `problem` set, so the converter decides
 whether to stop or to skip and count it.
 """
+
 import re
 from pathlib import Path
 from typing import Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tuple
@@ -19,8 +20,14 @@ from .labels import LANGUAGES
 SPLIT_NAMES = {"train": "train", "dev": "dev", "val": "dev", "valid": "dev", "validation": "dev", "test": "test"}
 SPLITS = ("train", "dev", "test")
 FORMATS = {
-    ".jsonl": "jsonl", ".json": "jsonl", ".parquet": "parquet",
-    ".tsv": "tsv", ".conll": "tsv", ".conllu": "tsv", ".iob": "tsv", ".txt": "tsv",
+    ".jsonl": "jsonl",
+    ".json": "jsonl",
+    ".parquet": "parquet",
+    ".tsv": "tsv",
+    ".conll": "tsv",
+    ".conllu": "tsv",
+    ".iob": "tsv",
+    ".txt": "tsv",
 }
 _NAME_PARTS = re.compile(r"[^A-Za-z0-9]+")
 
@@ -106,7 +113,9 @@ def _decoded_lines(path: Path, after: int = 0) -> Iterator[Tuple[int, Optional[s
                 yield number, None, f"bytes that are not UTF-8 ({err.reason} at byte {err.start})"
 
 
-def _tsv_rows(lines: Iterable[Tuple[int, Optional[str], Optional[str]]], path: Path, split: str, lang: Optional[str]) -> Iterator[Row]:
+def _tsv_rows(
+    lines: Iterable[Tuple[int, Optional[str], Optional[str]]], path: Path, split: str, lang: Optional[str]
+) -> Iterator[Row]:
     """Sentences from numbered TSV lines, one line at a time: the careful reader for any input."""
     tokens, tags, start, problem = [], [], 0, None
     for number, line, line_problem in lines:
@@ -173,7 +182,7 @@ def read_tsv(path: Path, split: str, lang: Optional[str], chunk_size: int = 1 <<
                     if last is None:
                         rest = text
                         continue
-                    body, rest = text[:last.start()], text[last.end():]
+                    body, rest = text[: last.start()], text[last.end() :]
                 else:
                     body, rest = (text[:-1] if text.endswith("\n") else text), ""
                 for block in _BLANK_LINE.split(body):
@@ -188,7 +197,9 @@ def read_tsv(path: Path, split: str, lang: Optional[str], chunk_size: int = 1 <<
 
 def _row_from_dict(record, split: str, lang: Optional[str], where: str) -> Row:
     if not isinstance(record, dict) or "tokens" not in record or "ner_tags" not in record:
-        return Row([], [], lang, split, where, 'not a row of the form {"tokens": [...], "ner_tags": [...], "lang": ...}')
+        return Row(
+            [], [], lang, split, where, 'not a row of the form {"tokens": [...], "ner_tags": [...], "lang": ...}'
+        )
     return Row(record["tokens"], record["ner_tags"], record.get("lang") or lang, split, where)
 
 
@@ -255,7 +266,9 @@ def read_hub(name: str, lang: Optional[str] = None) -> Iterator[Row]:
         names = hub_tag_names(dataset)
         index = 0
         for batch in dataset.iter(batch_size=1024):
-            for tokens, tags, row_lang in zip(batch["tokens"], batch["ner_tags"], batch.get("lang", [lang] * len(batch["tokens"]))):
+            for tokens, tags, row_lang in zip(
+                batch["tokens"], batch["ner_tags"], batch.get("lang", [lang] * len(batch["tokens"]))
+            ):
                 if names is not None:
                     tags = [names[t] if isinstance(t, int) and 0 <= t < len(names) else t for t in tags]
                 yield Row(tokens, tags, row_lang or lang, split, f"{name} [{hf_split}] row {index}")

@@ -12,6 +12,7 @@ Pure functions, no I/O. Scores are plain floats in [0, 1]; supports are gold ent
 With no entity at all in gold or prediction, precision, recall and F1 are 0 (seqeval's
 `zero_division`), as in the recipe.
 """
+
 import sys
 import warnings
 from functools import partial
@@ -36,6 +37,7 @@ Tags = List[str]
 # Gold and predicted tag sequences of one language: (gold sentences, predicted sentences).
 Sequences = Tuple[List[Tags], List[Tags]]
 
+
 def doc_tags(doc: Doc) -> Tags:
     """The IOB2 tags of a doc's words from `doc.ents` ("B-PER", "I-PER", "O"); words whose
     entity annotation is missing count as "O". The tag strings are interned, so millions of
@@ -44,7 +46,7 @@ def doc_tags(doc: Doc) -> Tags:
     for ent in doc.ents:
         inside = sys.intern("I-" + ent.label_)
         tags[ent.start] = sys.intern("B-" + ent.label_)
-        tags[ent.start + 1:ent.end] = [inside] * (len(ent) - 1)
+        tags[ent.start + 1 : ent.end] = [inside] * (len(ent) - 1)
     return tags
 
 
@@ -83,8 +85,10 @@ def _report(gold: List[Tags], predicted: List[Tags], settings: dict) -> Dict[str
         # No entities at all: seqeval's macro average takes the mean of an empty array.
         warnings.simplefilter("ignore", RuntimeWarning)
         report = classification_report(gold, predicted, output_dict=True, zero_division=0, **settings)
-    return {name: _row(scores["precision"], scores["recall"], scores["f1-score"], scores["support"])
-            for name, scores in report.items()}
+    return {
+        name: _row(scores["precision"], scores["recall"], scores["f1-score"], scores["support"])
+        for name, scores in report.items()
+    }
 
 
 def _row(precision, recall, f1, support) -> dict:
@@ -102,8 +106,10 @@ def micro_scores(gold: List[Tags], predicted: List[Tags], mode: str = "default")
         prfs = partial(strict_prfs, scheme=settings["scheme"])
     else:
         prfs = default_prfs
-    return {**_row(*prfs(gold, predicted, average="micro", zero_division=0)),
-            "accuracy": float(accuracy_score(gold, predicted))}
+    return {
+        **_row(*prfs(gold, predicted, average="micro", zero_division=0)),
+        "accuracy": float(accuracy_score(gold, predicted)),
+    }
 
 
 def score_tags(by_lang: Mapping[str, Sequences]) -> Dict:
@@ -198,8 +204,15 @@ def render_markdown(scores: Dict, level: int = 1) -> str:
     for lang, counts in scores["languages"].items():
         d, s = default["per_language"][lang], strict["per_language"][lang]
         rows.append(
-            (lang, f"{counts['sentences']:,}", f"{counts['tokens']:,}", _support(d, s), *_prf(d), *_prf(s),
-             _pct(d["accuracy"]))
+            (
+                lang,
+                f"{counts['sentences']:,}",
+                f"{counts['tokens']:,}",
+                _support(d, s),
+                *_prf(d),
+                *_prf(s),
+                _pct(d["accuracy"]),
+            )
         )
     header = ("lang", "sentences", "words", "support", "P", "R", "F1", "P strict", "R strict", "F1 strict", "accuracy")
     md.add(md.table(rows, header, "lrrrrrrrrrr"))

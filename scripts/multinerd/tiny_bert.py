@@ -4,6 +4,7 @@ trained on a dataset's tokens, saved as a transformers model folder.
 For offline tests and for trying the trf config without the hub (scripts/make_tiny_bert.py).
 It learns nothing useful: it only exercises the real code path.
 """
+
 from pathlib import Path
 from typing import Iterable, List
 

@@ -4,6 +4,7 @@ spaCy's `xx` rules leave a run of Chinese characters as one token, so both sides
 CJK character into a token of its own. This file is shipped inside the `xx_multinerd` package
 (`spacy package --code`), so it must import nothing from this repository.
 """
+
 import re
 from typing import Callable, Iterable, Iterator, List
 

@@ -1,6 +1,7 @@
 """What scripts/train.py adds to `spacy train`: the training length from the corpus size, a
 fast, clear failure when the transformer can't be loaded, and an optimizer that trains the NER
 head faster than the pretrained transformer (registered by pyproject.toml's entry point)."""
+
 import math
 import os
 import socket
@@ -49,9 +50,18 @@ def head_rate_adam(
     use_averages: bool = True,
 ) -> HeadRateOptimizer:
     """thinc's Adam.v1, same arguments and defaults, with `head_lr_scale` (see HeadRateOptimizer)."""
-    return HeadRateOptimizer(learn_rate, L2=L2, beta1=beta1, beta2=beta2, eps=eps, grad_clip=grad_clip,
-                             L2_is_weight_decay=L2_is_weight_decay, use_averages=use_averages,
-                             use_radam=False, head_lr_scale=head_lr_scale)
+    return HeadRateOptimizer(
+        learn_rate,
+        L2=L2,
+        beta1=beta1,
+        beta2=beta2,
+        eps=eps,
+        grad_clip=grad_clip,
+        L2_is_weight_decay=L2_is_weight_decay,
+        use_averages=use_averages,
+        use_radam=False,
+        head_lr_scale=head_lr_scale,
+    )
 
 
 def training_overrides(config: Config, train_sentences: int, max_steps: int = 0, gpu_id: int = -1) -> Dict[str, Any]:

@@ -1,13 +1,19 @@
-"""scripts/package_meta.py: meta.json and model card from small fake score files."""
+"""The package step: scripts/package_meta.py's meta.json (from small fake score files) and the
+model card `spacy package` writes from it; scripts/install_package.py's pieces."""
+
 import json
 import subprocess
 import sys
+import time
 from pathlib import Path
 
-import pytest
-from spacy.schemas import ModelMetaSchema, validate
-
 import package_meta as pm
+import pytest
+from install_package import find_wheel
+from spacy.cli.package import generate_readme
+from spacy.schemas import ModelMetaSchema, validate
+from typer.testing import CliRunner
+
 from multinerd.labels import ENTITY_TYPES, LANGUAGES
 from multinerd.scoring import MODES, add_tags, score_tags
 
@@ -37,17 +43,31 @@ def fake_scores() -> dict:
 
 def fake_report(langs=None) -> dict:
     languages = {lang: {"sentences": 10, "tokens": 100, "entities": {}} for lang in (langs or LANGUAGES)}
-    return {"source": "Babelscape/multinerd", "langs": langs, "seed": 0, "shard_size": 10000,
-            "splits": {"train": {"sentences": 10 * len(languages), "languages": languages}}}
+    return {
+        "source": "Babelscape/multinerd",
+        "langs": langs,
+        "seed": 0,
+        "shard_size": 10000,
+        "splits": {"train": {"sentences": 10 * len(languages), "languages": languages}},
+    }
 
 
 def model_meta(pipeline=("transformer", "ner")) -> dict:
     """The meta.json `spacy train` writes into model-best (abridged)."""
     return {
-        "lang": "xx", "name": "pipeline", "version": "0.0.0", "spacy_version": ">=3.8.18,<3.9.0",
-        "description": "", "author": "", "email": "", "url": "", "license": "",
+        "lang": "xx",
+        "name": "pipeline",
+        "version": "0.0.0",
+        "spacy_version": ">=3.8.18,<3.9.0",
+        "description": "",
+        "author": "",
+        "email": "",
+        "url": "",
+        "license": "",
         "labels": {name: (sorted(ENTITY_TYPES) if name == "ner" else []) for name in pipeline},
-        "pipeline": list(pipeline), "components": list(pipeline), "disabled": [],
+        "pipeline": list(pipeline),
+        "components": list(pipeline),
+        "disabled": [],
         "performance": {"ents_f": 0.1, "ents_p": 0.2, "ents_r": 0.05, "ner_loss": 12.0},
     }
 
@@ -55,8 +75,14 @@ def model_meta(pipeline=("transformer", "ner")) -> dict:
 @pytest.fixture()
 def meta():
     return pm.build_meta(
-        model_meta(), name="multinerd", version="1.2.3", config="trf", scores=fake_scores(), seqeval=fake_seqeval(),
-        report=fake_report(), transformer="bert-base-multilingual-cased",
+        model_meta(),
+        name="multinerd",
+        version="1.2.3",
+        config="trf",
+        scores=fake_scores(),
+        seqeval=fake_seqeval(),
+        report=fake_report(),
+        transformer="bert-base-multilingual-cased",
     )
 
 
@@ -74,8 +100,12 @@ def test_meta_identity_license_and_validity(meta):
 
 def test_meta_sources(meta):
     multinerd, transformer = meta["sources"]
-    assert multinerd == {"name": "MultiNERD", "url": "https://huggingface.co/datasets/Babelscape/multinerd",
-                         "author": "Babelscape", "license": "CC BY-NC-SA 4.0"}
+    assert multinerd == {
+        "name": "MultiNERD",
+        "url": "https://huggingface.co/datasets/Babelscape/multinerd",
+        "author": "Babelscape",
+        "license": "CC BY-NC-SA 4.0",
+    }
     assert transformer["name"] == "bert-base-multilingual-cased"
     assert transformer["license"] == "Apache-2.0"
     assert all(isinstance(value, str) for source in meta["sources"] for value in source.values())
@@ -88,7 +118,6 @@ def test_meta_labels_and_performance(meta):
     assert performance["ents_per_type"]["PER"]["f"] == 1.0
     assert "ner_loss" not in performance  # the training-time dev scores are not the test scores
     seqeval = performance["seqeval"]
-    assert pm.SEQEVAL_MODES == tuple(MODES)
     assert set(seqeval) == {*MODES, "version", "sentences", "tokens", "languages"}
     default = seqeval["default"]
     # seqeval.json's scores under spaCy's short names.
@@ -105,6 +134,7 @@ def test_meta_labels_and_performance(meta):
     assert seqeval["strict"]["overall"]["f"] == pytest.approx(default["overall"]["f"])
     assert seqeval["languages"]["zh"]["sentences"] == 2
     assert seqeval["sentences"] == 11 and seqeval["version"] == fake_seqeval()["seqeval"]
+    assert performance["seqeval_f"] == pytest.approx(default["overall"]["f"])
 
 
 def test_meta_custom_block(meta):
@@ -115,34 +145,44 @@ def test_meta_custom_block(meta):
     assert custom["config"] == "configs/trf.cfg"
     assert custom["transformer"] == "bert-base-multilingual-cased"
     assert custom["train_sentences"] == 100
+    assert custom["dev_sample_scores"] == {"ents_f": 0.1, "ents_p": 0.2, "ents_r": 0.05}
 
 
-def test_readme_model_card(meta):
-    readme = pm.build_readme(meta)
-    assert readme.startswith("# xx_multinerd")
-    assert "CC BY-NC-SA 4.0" in readme
-    assert "https://huggingface.co/datasets/Babelscape/multinerd" in readme and "Babelscape" in readme
-    assert "Apache-2.0" in readme
-    assert 'spacy.load("xx_multinerd")' in readme and "pip install" in readme
+def test_model_card_spacy_writes_from_the_meta(meta):
+    card = generate_readme(meta)
+    assert meta["description"] in card and meta["notes"] in card
+    assert "CC BY-NC-SA 4.0" in card and "Apache-2.0" in card
+    assert "https://huggingface.co/datasets/Babelscape/multinerd" in card and "Babelscape" in card
+    assert 'spacy.load("xx_multinerd")' in card
+    assert "[n/a]()" not in card  # no empty author link
     for label in ENTITY_TYPES:
-        assert f"| `{label}` |" in readme
-    # Per-language table: a row per language with sentences, support and scores.
-    section = readme.split("### Per language")[1].split("## License")[0]
-    rows = [line for line in section.splitlines() if line.startswith("| ") and "(`" in line]
-    assert [row.split("(`")[1].split("`)")[0] for row in rows] == list(LANGUAGES)
-    zh = next(row for row in rows if "(`zh`)" in row)
-    # sentences 2, support 4, P 100.00, R 50.00, F 66.67 (default and strict)
-    assert [cell.strip() for cell in zh.strip("|").split("|")][1:] == ["2", "4", "100.00", "50.00", "66.67", "66.67"]
-    overall = readme.split("### Overall")[1].split("###")[0]
-    assert "| spaCy | 80.00 | 60.00 | 68.57 |" in overall
-    assert "seqeval (strict)" in overall
+        assert f"| `{label}` |" in card
+    # spaCy's accuracy table shows the overall seqeval scores beside its own.
+    assert "| `SEQEVAL_F` |" in card and "| `ENTS_F` | 68.57 |" in card
+    # The per-language table: a row per language, with sentences, words, support and scores.
+    section = card.split("Per language")[1]
+    rows = {
+        line.split("|")[1].strip(): [cell.strip() for cell in line.strip("|").split("|")]
+        for line in section.splitlines()
+        if line.startswith("| ") and line.split("|")[1].strip() in LANGUAGES
+    }
+    assert list(rows) == sorted(LANGUAGES)
+    # zh: 2 sentences, 9 words, 4 gold entities; P 100.00, R 50.00, F1 66.67 in both modes.
+    assert rows["zh"][1:10] == ["2", "9", "4", "100.00", "50.00", "66.67", "100.00", "50.00", "66.67"]
 
 
 def test_sample_trained_cnn_model():
     report = fake_report(langs=["de", "zh"])
     report["source"] = "assets/multinerd_sample"
-    meta = pm.build_meta(model_meta(("tok2vec", "ner")), name="multinerd", version="0.1.0", config="cnn",
-                         scores=None, seqeval=None, report=report)
+    meta = pm.build_meta(
+        model_meta(("tok2vec", "ner")),
+        name="multinerd",
+        version="0.1.0",
+        config="cnn",
+        scores=None,
+        seqeval=None,
+        report=report,
+    )
     assert meta["multinerd"]["langs"] == "de,zh" and meta["multinerd"]["languages"] == ["de", "zh"]
     assert meta["multinerd"]["transformer"] is None
     assert "2 languages" in meta["description"] and "not trained on MultiNERD itself" in meta["description"]
@@ -150,8 +190,8 @@ def test_sample_trained_cnn_model():
     assert not any("bert" in source["name"] for source in meta["sources"])
     assert meta["performance"] == {}
     assert validate(ModelMetaSchema, meta) == []
-    readme = pm.build_readme(meta)
-    assert "No test scores" in readme and "CC BY-NC-SA 4.0" in readme
+    card = generate_readme(meta)
+    assert "Per language" not in card and "CC BY-NC-SA 4.0" in card
 
 
 def test_transformer_licenses(tmp_path):
@@ -169,12 +209,17 @@ def test_transformer_licenses(tmp_path):
     copy = tmp_path / "d"  # a local copy that records the hub model it came from
     copy.mkdir()
     (copy / "config.json").write_text(json.dumps({"_name_or_path": "bert-base-multilingual-cased"}))
-    assert pm.transformer_source(str(copy)) == {"name": f"bert-base-multilingual-cased (local copy: {copy})",
-                                                "license": "Apache-2.0"}
+    assert pm.transformer_source(str(copy)) == {
+        "name": f"bert-base-multilingual-cased (local copy: {copy})",
+        "license": "Apache-2.0",
+    }
     # A hub name that isn't cached (the tests are offline): a pointer, and the hub page.
     source = pm.transformer_source("someone/some-model")
-    assert source == {"name": "someone/some-model", "url": "https://huggingface.co/someone/some-model",
-                      "license": "see the model's card"}
+    assert source == {
+        "name": "someone/some-model",
+        "url": "https://huggingface.co/someone/some-model",
+        "license": "see the model's card",
+    }
 
 
 def test_transformer_pipeline_needs_its_transformer():
@@ -186,49 +231,73 @@ def test_cli(tmp_path):
     model = tmp_path / "model-best"
     model.mkdir()
     (model / "meta.json").write_text(json.dumps(model_meta()))
-    (model / "config.cfg").write_text('[components]\n\n[components.transformer]\nfactory = "transformer"\n\n'
-                                      '[components.transformer.model]\nname = "bert-base-multilingual-cased"\n')
+    (model / "config.cfg").write_text(
+        '[components]\n\n[components.transformer]\nfactory = "transformer"\n\n'
+        '[components.transformer.model]\nname = "bert-base-multilingual-cased"\n'
+    )
     (model / "ner").mkdir()
     (model / "ner" / "model").write_bytes(b"weights")
     metrics = tmp_path / "metrics"
     metrics.mkdir()
     (metrics / "scores.json").write_text(json.dumps(fake_scores()))
     (metrics / "seqeval.json").write_text(json.dumps(fake_seqeval()))
-    corpus = tmp_path / "corpus"
-    corpus.mkdir()
-    (corpus / "report.json").write_text(json.dumps(fake_report()))
+    report = tmp_path / "corpus" / "report.json"
+    report.parent.mkdir()
+    report.write_text(json.dumps(fake_report()))
     output = tmp_path / "packages" / "model"
 
-    def run(*args):
-        return subprocess.run([sys.executable, str(SCRIPT), str(model), str(output), "--metrics", str(metrics),
-                               "--corpus", str(corpus), "--config", "trf", "--version", "2.0.0", *args],
-                              capture_output=True, text=True, cwd=ROOT)
+    def run(output, *args):
+        """In this process (spaCy's start-up is the slow part); the first run as a real one."""
+        result = CliRunner().invoke(pm.app, [str(model), str(output), "--config", "trf", *args])
+        return result.exit_code, result.stderr
 
-    result = run()
-    assert result.returncode == 0, result.stdout + result.stderr
+    first = subprocess.run(
+        [sys.executable, str(SCRIPT), str(model), str(output), "--config", "trf", "--metrics", str(metrics),
+         "--report", str(report), "--version", "2.0.0"],
+        capture_output=True, text=True, cwd=ROOT,
+    )  # fmt: skip
+    assert first.returncode == 0, first.stdout + first.stderr
     meta = json.loads((output / "meta.json").read_text())
     assert meta["version"] == "2.0.0" and meta["license"] == "CC BY-NC-SA 4.0"
-    assert meta["sources"][1] == {"name": "bert-base-multilingual-cased", "license": "Apache-2.0",
-                                  "url": "https://huggingface.co/bert-base-multilingual-cased"}
-    # A copy of the model, with the card and the licenses that `spacy package` ships.
+    assert meta["sources"][1] == {
+        "name": "bert-base-multilingual-cased",
+        "license": "Apache-2.0",
+        "url": "https://huggingface.co/bert-base-multilingual-cased",
+    }
+    # A copy of the model, with the licenses that `spacy package` ships; no card of ours.
     assert (output / "ner" / "model").read_bytes() == b"weights"
-    assert "### Per language" in (output / "README.md").read_text()
+    assert not (output / "README.md").exists()
     assert "CC BY-NC-SA 4.0" in (output / "LICENSE").read_text()
     assert "Babelscape" in (output / "LICENSES_SOURCES").read_text()
-    assert not (model / "README.md").exists()  # the trained model is left alone
-    assert run().returncode == 0  # its own output is replaced on the next run
+    assert sorted(path.name for path in model.iterdir()) == ["config.cfg", "meta.json", "ner"]  # left alone
+    assert run(output, "--metrics", str(metrics))[0] == 0  # its own output is replaced on the next run
     # A folder it didn't write is not deleted.
     foreign = tmp_path / "foreign"
     foreign.mkdir()
     (foreign / "keep.txt").write_text("mine")
-    result = subprocess.run([sys.executable, str(SCRIPT), str(model), str(foreign), "--metrics", str(metrics)],
-                            capture_output=True, text=True, cwd=ROOT)
-    assert result.returncode != 0 and (foreign / "keep.txt").exists()
-    # --no-copy-model: meta.json and README.md only; missing metrics only warn.
-    only = tmp_path / "only"
-    result = subprocess.run([sys.executable, str(SCRIPT), str(model), str(only), "--no-copy-model",
-                             "--metrics", str(tmp_path / "none"), "--corpus", str(corpus)],
-                            capture_output=True, text=True, cwd=ROOT)
-    assert result.returncode == 0, result.stdout + result.stderr
-    assert sorted(path.name for path in only.iterdir()) == ["README.md", "meta.json"]
-    assert json.loads((only / "meta.json").read_text())["performance"] == {}
+    code, stderr = run(foreign, "--metrics", str(metrics))
+    assert code == 1 and (foreign / "keep.txt").read_text() == "mine"
+    assert len(stderr.strip().splitlines()) == 1 and str(foreign) in stderr
+    # Missing metrics only warn: the meta has no scores.
+    code, stderr = run(tmp_path / "bare", "--metrics", str(tmp_path / "none"), "--report", str(report))
+    assert code == 0, stderr
+    assert json.loads((tmp_path / "bare" / "meta.json").read_text())["performance"] == {}
+
+
+def test_install_finds_the_newest_wheel_by_version(tmp_path):
+    for version in ("1.9.2", "1.10.0", "1.10.0rc1"):
+        dist = tmp_path / f"xx_multinerd-{version}" / "dist"
+        dist.mkdir(parents=True)
+        (dist / f"xx_multinerd-{version}-py3-none-any.whl").write_bytes(b"")
+        time.sleep(0.01)
+    assert find_wheel(tmp_path, "xx_multinerd", None).name == "xx_multinerd-1.10.0-py3-none-any.whl"
+    assert find_wheel(tmp_path, "xx_multinerd", "1.9.2").name == "xx_multinerd-1.9.2-py3-none-any.whl"
+    assert find_wheel(tmp_path, "xx_multinerd", "2.0.0") is None
+
+
+def test_install_without_wheel_fails_on_one_line(tmp_path):
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "install_package.py"), "--packages", str(tmp_path),
+                             "--target", str(tmp_path / "site")], capture_output=True, text=True, cwd=ROOT)  # fmt: skip
+    assert result.returncode == 1
+    assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
+    assert str(tmp_path) in result.stderr and not (tmp_path / "site").exists()

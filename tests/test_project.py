@@ -1,0 +1,136 @@
+"""project.yml is the whole graph: each command's deps are exactly the modules of this project it
+runs (derived here from the code: the scripts it calls, what they import, directly or not, and
+what the configs it trains or loads name through pyproject.toml's entry points); and the plain
+spaCy CLI works on the configs with no --code."""
+
+import ast
+import os
+import re
+import subprocess
+import sys
+from importlib.metadata import distribution
+from pathlib import Path
+from typing import Set
+
+import pytest
+from confection import Config
+from weasel.util import load_project_config
+
+ROOT = Path(__file__).resolve().parents[1]
+PACKAGE = ROOT / "scripts" / "multinerd"
+
+
+def module_file(name: str) -> Path:
+    """scripts/multinerd/x.py for `multinerd.x`; the package's __init__.py for `multinerd`."""
+    parts = name.split(".")
+    path = PACKAGE.parent.joinpath(*parts)
+    return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+
+
+def imported_files(path: Path, seen: Set[Path]) -> Set[Path]:
+    """`path` and every module of the `multinerd` package it imports, directly or not."""
+    if path in seen:
+        return seen
+    seen.add(path)
+    package = "multinerd" if path.parent == PACKAGE else None
+    for node in ast.walk(ast.parse(path.read_text(encoding="utf8"))):
+        names = []
+        if isinstance(node, ast.Import):
+            names = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = (package if node.level else None) or node.module or ""
+            if node.level and node.module:
+                base = f"{package}.{node.module}"
+            names = [base] + [f"{base}.{alias.name}" for alias in node.names]
+        for name in names:
+            if name.split(".")[0] == "multinerd":
+                for i in range(1, len(name.split(".")) + 1):  # importing a.b.c imports a and a.b
+                    candidate = module_file(".".join(name.split(".")[:i]))
+                    if candidate.is_file():
+                        imported_files(candidate, seen)
+    return seen
+
+
+def entry_point_modules() -> dict:
+    """(registry, name) -> the module file the installed project's entry point loads, e.g.
+    ("tokenizers", "xx_multinerd.CJKCharTokenizer.v1") -> scripts/multinerd/tokenizer.py."""
+    entry_points = distribution("xx-multinerd-project").entry_points
+    return {(point.group.split("_", 1)[1], point.name): module_file(point.module) for point in entry_points}
+
+
+def registered_by_config(path: Path, sections=None) -> Set[Path]:
+    """The modules of the project that the functions a config names come from: in all of it, or
+    in some top-level sections (loading a trained pipeline resolves [nlp] and [components] only)."""
+    config = Config().from_disk(path, interpolate=False)
+    found, stack = set(), [config[name] for name in (sections or config)]
+    modules = entry_point_modules()
+    while stack:
+        node = stack.pop()
+        for key, value in node.items():
+            if isinstance(value, dict):
+                stack.append(value)
+            elif key.startswith("@") and (key[1:], value) in modules:
+                found |= imported_files(modules[key[1:], value], set())
+    return found
+
+
+def expected_modules(command: dict) -> Set[str]:
+    """The project's Python files a command runs, from its script lines."""
+    files: Set[Path] = set()
+    for line in command["script"]:
+        words = line.split()
+        for word in words:
+            if re.fullmatch(r"scripts/[\w/]+\.py", word):  # python scripts/x.py
+                files |= imported_files(ROOT / word, set())
+        for option, value in zip(words, words[1:]):
+            if option == "--code":
+                for path in value.split(","):
+                    files |= imported_files(ROOT / path, set())
+        # A config trained: all it names; a pipeline trained from one and loaded: its pipeline's part.
+        for word in words:
+            trained = re.fullmatch(r"configs/(\w+)\.cfg", word)
+            loaded = re.fullmatch(r"training/(\w+)/model-best", word)
+            if trained:
+                files |= registered_by_config(ROOT / word)
+            elif loaded:
+                files |= registered_by_config(ROOT / "configs" / f"{loaded.group(1)}.cfg", ("nlp", "components"))
+    return {str(path.relative_to(ROOT)) for path in files}
+
+
+@pytest.mark.parametrize("config", ["cnn", "trf"])
+def test_each_command_depends_on_exactly_the_modules_it_runs(config):
+    commands = load_project_config(ROOT, overrides={"vars.config": config})["commands"]
+    assert commands
+    for command in commands:
+        declared = {dep for dep in command.get("deps", []) if dep.endswith(".py")}
+        assert declared == expected_modules(command), command["name"]
+
+
+def test_the_workflow_runs_the_chosen_configs_steps():
+    for config in ("cnn", "trf"):
+        project = load_project_config(ROOT, overrides={"vars.config": config})
+        names = {command["name"] for command in project["commands"]}
+        assert {f"train-{config}", f"evaluate-{config}"} <= names
+        assert project["workflows"]["all"] == ["convert", f"train-{config}", f"evaluate-{config}", "package", "install"]
+
+
+def test_plain_spacy_cli_on_the_configs_needs_no_code(sample_corpus, tmp_path):
+    paths = ["--paths.train", sample_corpus / "train", "--paths.dev", sample_corpus / "dev_sample",
+             "--paths.labels", sample_corpus / "labels" / "ner.json"]  # fmt: skip
+    commands = [
+        ["debug", "config", ROOT / "configs" / "trf.cfg"],
+        ["debug", "data", ROOT / "configs" / "cnn.cfg", *paths],
+        ["train", ROOT / "configs" / "cnn.cfg", *paths, "--training.max_steps", 4, "--training.eval_frequency", 2,
+         "--output", tmp_path / "out"],
+    ]  # fmt: skip
+    # Side by side, a thread each: each is mostly spaCy's start-up. (debug data checks the cnn config too.)
+    env = {**os.environ, "HF_HUB_OFFLINE": "1", "OMP_NUM_THREADS": "1"}
+    processes = [
+        subprocess.Popen([sys.executable, "-m", "spacy", *map(str, command)], cwd=tmp_path, env=env,
+                         stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+        for command in commands
+    ]  # fmt: skip
+    for command, process in zip(commands, processes):
+        output, _ = process.communicate(timeout=600)
+        assert process.returncode == 0, f"spacy {command[:2]}: {output}"
+    assert (tmp_path / "out" / "model-best" / "config.cfg").is_file()
