@@ -86,8 +86,9 @@ def test_scale_benchmark_smoke(tmp_path):
     for key in ("wall_s", "cpu_s", "peak_rss_mib", "sentences_per_s", "input_bytes", "corpus_bytes"):
         assert positive(convert[key]), key
     assert convert["under_target"] is True and positive(result["generate"]["peak_rss_mib"])
-    assert convert["rss_timeline_mib"] and all(positive(rss) for _, rss in convert["rss_timeline_mib"])
-    assert max(rss for _, rss in convert["rss_timeline_mib"]) <= convert["peak_rss_mib"] * 1.05
+    # (a sample taken while the child is still being exec'd may read 0)
+    samples = [rss for _, rss in convert["rss_timeline_mib"]]
+    assert samples and min(samples) >= 0 and 0 < max(samples) <= convert["peak_rss_mib"] * 1.05
     lines = output.with_suffix(".md").read_text(encoding="utf8").splitlines()
     assert lines[0] == "| sentences | wall time | CPU time | peak RSS | training shards |"
     assert lines[2].startswith("| 360 |") and lines[2].endswith("| 3 × 100 docs |")
