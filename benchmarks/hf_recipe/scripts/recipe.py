@@ -1,29 +1,26 @@
-"""The pure pieces of the benchmark against the Hugging Face recipe (scripts/benchmark.py):
-reading and splitting the sentences, the recipe's label alignment, word-level tags from what each
-side predicts, seqeval scores, words per second, child processes with their peak RSS, and the
-summary (medians, spreads, ratios, Markdown table).
+"""The pure pieces of the benchmark against the Hugging Face recipe: reading and splitting the
+sentences, the recipe's label alignment, word-level tags from what each side predicts, the
+children's environment and the encoder's folder.
 
-Both sides are scored the same way: one BIO tag per test word, seqeval's default mode.
+Both sides are scored the same way: one BIO tag per test word, seqeval's default mode
+(`multinerd.scoring.micro_scores`).
 """
-import json
+
 import math
 import os
 import random
-import statistics
-import subprocess
-import sys
-import time
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
-from .corpus import InvalidRow, RowValidator, Sentence
-from .labels import ENTITY_TYPES
-from .readers import FORMATS, FILE_READERS, SourceError, lang_of, read_files
+from multinerd.corpus import InvalidRow, RowValidator, Sentence
+from multinerd.labels import ENTITY_TYPES
+from multinerd.readers import FILE_READERS, FORMATS, SourceError, lang_of, read_files
 
 IGNORED = -100  # the label id PyTorch's cross-entropy (and the recipe) skips
 
 
 # --- data -------------------------------------------------------------------------------------
+
 
 def read_sentences(source: Path, lang: Optional[str] = None) -> Tuple[List[Sentence], int]:
     """Every sentence of a data file (whatever split its name says) or of a folder of them, as
@@ -34,7 +31,9 @@ def read_sentences(source: Path, lang: Optional[str] = None) -> Tuple[List[Sente
     if source.is_file():
         fmt = FORMATS.get(source.suffix.lower())
         if fmt is None:
-            raise SourceError(f"{source}: unknown format (use .jsonl, .json, .parquet, .tsv, .conll, .conllu, .iob, .txt)")
+            raise SourceError(
+                f"{source}: unknown format (use .jsonl, .json, .parquet, .tsv, .conll, .conllu, .iob, .txt)"
+            )
         rows = FILE_READERS[fmt](source, "train", lang or lang_of(source) or "xx")
     else:
         rows = read_files(source, lang)
@@ -66,8 +65,8 @@ def split_sentences(
     order = list(range(total))
     random.Random(seed).shuffle(order)
     test = [sentences[i] for i in order[:n_test]]
-    train = [sentences[i] for i in order[n_test:n_test + n_train]]
-    rest = [sentences[i] for i in order[n_test + n_train:]]
+    train = [sentences[i] for i in order[n_test : n_test + n_train]]
+    rest = [sentences[i] for i in order[n_test + n_train :]]
     return train, test, rest
 
 
@@ -93,31 +92,23 @@ def training_steps(n_train: int, batch_size: int, epochs: int) -> int:
     return max(1, math.ceil(n_train / batch_size) * epochs)
 
 
-def write_jsonl(sentences: Iterable[Sentence], path: Path) -> None:
-    path.parent.mkdir(parents=True, exist_ok=True)
-    with path.open("w", encoding="utf8") as f:
-        for s in sentences:
-            f.write(json.dumps({"tokens": s.words, "tags": s.tags, "lang": s.lang}, ensure_ascii=False) + "\n")
-
-
-def read_jsonl(path: Path) -> List[Dict]:
-    with path.open(encoding="utf8") as f:
-        return [json.loads(line) for line in f if line.strip()]
+def jsonl_rows(sentences: Iterable[Sentence]) -> Iterable[Dict]:
+    """The rows the children read (srsly.write_jsonl): tokens, tags and language of each sentence."""
+    return ({"tokens": s.words, "tags": s.tags, "lang": s.lang} for s in sentences)
 
 
 # --- the recipe's alignment and its inverse ---------------------------------------------------
+
 
 def align_labels(word_ids: Sequence[Optional[int]], word_labels: Sequence[int]) -> List[int]:
     """The recipe's `tokenize_and_align_labels` for one sentence: the word's label on its first
     sub-token, -100 on its other sub-tokens and on special tokens."""
     labels, previous = [], None
     for word_id in word_ids:
-        if word_id is None:
+        if word_id is None or word_id == previous:
             labels.append(IGNORED)
-        elif word_id != previous:
-            labels.append(word_labels[word_id])
         else:
-            labels.append(IGNORED)
+            labels.append(word_labels[word_id])
         previous = word_id
     return labels
 
@@ -176,43 +167,6 @@ def word_tags_from_token_offsets(
     return tags
 
 
-# --- scores and rates -------------------------------------------------------------------------
-
-def seqeval_scores(gold: List[List[str]], predicted: List[List[str]]) -> Dict[str, float]:
-    """seqeval precision, recall and F1 (micro, default mode) over the words."""
-    from seqeval.metrics import f1_score, precision_score, recall_score
-
-    if len(gold) != len(predicted) or any(len(g) != len(p) for g, p in zip(gold, predicted)):
-        raise ValueError("gold and predicted tags don't line up")
-    return {
-        "precision": float(precision_score(gold, predicted, zero_division=0)),
-        "recall": float(recall_score(gold, predicted, zero_division=0)),
-        "f1": float(f1_score(gold, predicted, zero_division=0)),
-    }
-
-
-def words_per_second(words: float, seconds: float) -> float:
-    return words / seconds if seconds > 0 else 0.0
-
-
-def summarize(values: Sequence[Optional[float]]) -> Dict:
-    """Median, min, max and spread ((max - min) / median) of repeated measurements; None (a
-    ratio over 0) is left out, and all of them None gives None figures."""
-    values = [float(v) for v in values if v is not None]
-    if not values:
-        return {"median": None, "min": None, "max": None, "spread": None, "runs": []}
-    median = statistics.median(values)
-    spread = (max(values) - min(values)) / median if median else 0.0
-    return {"median": median, "min": min(values), "max": max(values), "spread": spread, "runs": values}
-
-
-def ratio(ours: Optional[float], theirs: Optional[float]) -> Optional[float]:
-    """ours / theirs; None where that is undefined (theirs 0), so the JSON stays valid."""
-    if ours is None or not theirs:
-        return None
-    return ours / theirs
-
-
 # --- child processes --------------------------------------------------------------------------
 
 THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS", "RAYON_NUM_THREADS")
@@ -220,32 +174,17 @@ THREAD_VARIABLES = ("OMP_NUM_THREADS", "MKL_NUM_THREADS", "OPENBLAS_NUM_THREADS"
 
 def child_env(threads: int) -> Dict[str, str]:
     """The environment of every child, both sides alike: the same thread counts (torch, BLAS,
-    the tokenizers' Rust pool), the rest inherited (HF_HUB_OFFLINE among it)."""
+    the tokenizers' Rust pool), the rest inherited (HF_HUB_OFFLINE and PYTHONPATH among it)."""
     env = dict(os.environ)
     env.update({name: str(threads) for name in THREAD_VARIABLES})
-    env.update({
-        "TOKENIZERS_PARALLELISM": "true" if threads > 1 else "false",
-        "PYTHONHASHSEED": "0", "TRANSFORMERS_VERBOSITY": "error",
-    })
-    scripts = str(Path(__file__).resolve().parent.parent)
-    env["PYTHONPATH"] = scripts + os.pathsep + env["PYTHONPATH"] if env.get("PYTHONPATH") else scripts
+    env.update(
+        {
+            "TOKENIZERS_PARALLELISM": "true" if threads > 1 else "false",
+            "PYTHONHASHSEED": "0",
+            "TRANSFORMERS_VERBOSITY": "error",
+        }
+    )
     return env
-
-
-def run_child(command: List[str], env: Dict[str, str], log: Optional[Path] = None) -> Dict[str, float]:
-    """Run a child process to its end; its exit status, wall time and peak RSS (its own, in MB)."""
-    start = time.perf_counter()
-    out = log.open("w") if log else None
-    try:
-        process = subprocess.Popen(command, env=env, stdout=out, stderr=subprocess.STDOUT if out else None)
-        _, status, usage = os.wait4(process.pid, 0)
-        process.returncode = os.waitstatus_to_exitcode(status)
-    finally:
-        if out:
-            out.close()
-    # ru_maxrss is in kilobytes on Linux, in bytes on macOS.
-    peak = usage.ru_maxrss / (1024 * 1024) if sys.platform == "darwin" else usage.ru_maxrss / 1024
-    return {"returncode": process.returncode, "wall_s": time.perf_counter() - start, "peak_rss_mb": peak}
 
 
 def resolve_encoder(name: str) -> str:
@@ -264,42 +203,3 @@ def resolve_encoder(name: str) -> str:
         if hasattr(module, "get_model_path"):
             return str(Path(module.get_model_path()).resolve())
     return name
-
-
-# --- the report -------------------------------------------------------------------------------
-
-# (key in the summary, row label, decimals): ratios are this project's figure over the peer's.
-TABLE_ROWS = (
-    ("precision", "seqeval precision (test words)", 4),
-    ("recall", "seqeval recall (test words)", 4),
-    ("f1", "seqeval F1 (test words)", 4),
-    ("train_words_per_s", "training words/s", 0),
-    ("train_peak_rss_mb", "training peak RSS (MB)", 0),
-    ("infer_vs_pipeline", "inference words/s: nlp.pipe vs transformers.pipeline", 0),
-    ("infer_vs_forward", "inference words/s: nlp.pipe vs plain batched forward", 0),
-    ("rss_vs_pipeline", "inference peak RSS (MB): nlp.pipe vs transformers.pipeline", 0),
-    ("rss_vs_forward", "inference peak RSS (MB): nlp.pipe vs plain batched forward", 0),
-)
-
-
-def _cell(summary: Dict[str, float], decimals: int) -> str:
-    if summary["median"] is None:
-        return "n/a"
-    fmt = f"{{:,.{decimals}f}}"
-    text = fmt.format(summary["median"])
-    if len(summary["runs"]) > 1:
-        text += f" ({fmt.format(summary['min'])}–{fmt.format(summary['max'])})"
-    return text
-
-
-def markdown_table(figures: Dict[str, Dict[str, Dict]]) -> str:
-    """`figures[key]` = {"ours": summary, "peer": summary, "ratio": summary} for each TABLE_ROWS key."""
-    lines = [
-        "| figure | this project (spaCy) | peer (HF recipe) | this / peer |",
-        "|---|---:|---:|---:|",
-    ]
-    for key, label, decimals in TABLE_ROWS:
-        row = figures[key]
-        lines.append(f"| {label} | {_cell(row['ours'], decimals)} | {_cell(row['peer'], decimals)} | "
-                     f"{_cell(row['ratio'], 2)} |")
-    return "\n".join(lines)

