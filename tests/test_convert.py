@@ -49,23 +49,7 @@ MULTINERD_ID2TAG = {
     29: "B-VEHI",
     30: "I-VEHI",
 }
-TYPES = [
-    "PER",
-    "ORG",
-    "LOC",
-    "ANIM",
-    "BIO",
-    "CEL",
-    "DIS",
-    "EVE",
-    "FOOD",
-    "INST",
-    "MEDIA",
-    "MYTH",
-    "PLANT",
-    "TIME",
-    "VEHI",
-]
+TYPES = "PER ORG LOC ANIM BIO CEL DIS EVE FOOD INST MEDIA MYTH PLANT TIME VEHI".split()
 
 
 def rows_for(lang, n, prefix=""):

@@ -3,7 +3,6 @@ runs (derived here from the code: the scripts it calls, what they import, direct
 what the configs it trains or loads name through pyproject.toml's entry points); and the plain
 spaCy CLI works on the configs with no --code."""
 
-import ast
 import os
 import re
 import subprocess
@@ -16,39 +15,9 @@ import pytest
 from confection import Config
 from weasel.util import load_project_config
 
+from multinerd.imports import imported_files, module_file
+
 ROOT = Path(__file__).resolve().parents[1]
-PACKAGE = ROOT / "scripts" / "multinerd"
-
-
-def module_file(name: str) -> Path:
-    """scripts/multinerd/x.py for `multinerd.x`; the package's __init__.py for `multinerd`."""
-    parts = name.split(".")
-    path = PACKAGE.parent.joinpath(*parts)
-    return path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
-
-
-def imported_files(path: Path, seen: Set[Path]) -> Set[Path]:
-    """`path` and every module of the `multinerd` package it imports, directly or not."""
-    if path in seen:
-        return seen
-    seen.add(path)
-    package = "multinerd" if path.parent == PACKAGE else None
-    for node in ast.walk(ast.parse(path.read_text(encoding="utf8"))):
-        names = []
-        if isinstance(node, ast.Import):
-            names = [alias.name for alias in node.names]
-        elif isinstance(node, ast.ImportFrom):
-            base = (package if node.level else None) or node.module or ""
-            if node.level and node.module:
-                base = f"{package}.{node.module}"
-            names = [base] + [f"{base}.{alias.name}" for alias in node.names]
-        for name in names:
-            if name.split(".")[0] == "multinerd":
-                for i in range(1, len(name.split(".")) + 1):  # importing a.b.c imports a and a.b
-                    candidate = module_file(".".join(name.split(".")[:i]))
-                    if candidate.is_file():
-                        imported_files(candidate, seen)
-    return seen
 
 
 def entry_point_modules() -> dict:
@@ -70,7 +39,7 @@ def registered_by_config(path: Path, sections=None) -> Set[Path]:
             if isinstance(value, dict):
                 stack.append(value)
             elif key.startswith("@") and (key[1:], value) in modules:
-                found |= imported_files(modules[key[1:], value], set())
+                found |= imported_files(modules[key[1:], value])
     return found
 
 
@@ -81,11 +50,11 @@ def expected_modules(command: dict) -> Set[str]:
         words = line.split()
         for word in words:
             if re.fullmatch(r"scripts/[\w/]+\.py", word):  # python scripts/x.py
-                files |= imported_files(ROOT / word, set())
+                files |= imported_files(ROOT / word)
         for option, value in zip(words, words[1:]):
             if option == "--code":
                 for path in value.split(","):
-                    files |= imported_files(ROOT / path, set())
+                    files |= imported_files(ROOT / path)
         # A config trained: all it names; a pipeline trained from one and loaded: its pipeline's part.
         for word in words:
             trained = re.fullmatch(r"configs/(\w+)\.cfg", word)
@@ -94,7 +63,7 @@ def expected_modules(command: dict) -> Set[str]:
                 files |= registered_by_config(ROOT / word)
             elif loaded:
                 files |= registered_by_config(ROOT / "configs" / f"{loaded.group(1)}.cfg", ("nlp", "components"))
-    return {str(path.relative_to(ROOT)) for path in files}
+    return {str(path.relative_to(ROOT.resolve())) for path in files}
 
 
 @pytest.mark.parametrize("config", ["cnn", "trf"])

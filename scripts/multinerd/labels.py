@@ -1,22 +1,9 @@
 """MultiNERD's label scheme: integer ids as the dataset and the Hugging Face recipe use them."""
 
 ENTITY_TYPES = (
-    "PER",
-    "ORG",
-    "LOC",
-    "ANIM",
-    "BIO",
-    "CEL",
-    "DIS",
-    "EVE",
-    "FOOD",
-    "INST",
-    "MEDIA",
-    "MYTH",
-    "PLANT",
-    "TIME",
-    "VEHI",
-)
+    "PER", "ORG", "LOC", "ANIM", "BIO", "CEL", "DIS", "EVE",
+    "FOOD", "INST", "MEDIA", "MYTH", "PLANT", "TIME", "VEHI",
+)  # fmt: skip
 # O=0, then B-/I- pairs in ENTITY_TYPES order: 1/2 PER, 3/4 ORG, ..., 29/30 VEHI.
 MULTINERD_TAGS = ("O",) + tuple(f"{prefix}-{label}" for label in ENTITY_TYPES for prefix in "BI")
 TAG_IDS = {tag: i for i, tag in enumerate(MULTINERD_TAGS)}

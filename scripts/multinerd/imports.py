@@ -1,0 +1,66 @@
+"""The files of this project that a Python file runs: itself, the modules of the `multinerd`
+package it imports (directly or through the package's own modules), and, where asked, modules of
+a folder of scripts it imports by bare name (a benchmark's `from recipe import ...`).
+
+What project.yml's `deps` must name (the product's and the benchmarks' tests check them with it).
+"""
+
+import ast
+from pathlib import Path
+from typing import Optional, Set
+
+PACKAGE = Path(__file__).resolve().parent
+
+
+def module_file(name: str, scripts: Optional[Path] = None) -> Optional[Path]:
+    """The file of module `name`: `multinerd.x` -> scripts/multinerd/x.py (`multinerd` -> its
+    __init__.py); a bare name -> SCRIPTS/name.py; None if it is neither."""
+    parts = name.split(".")
+    if parts[0] == "multinerd":
+        path = PACKAGE.parent.joinpath(*parts)
+        path = path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
+    elif scripts is not None and len(parts) == 1:
+        path = scripts / f"{name}.py"
+    else:
+        return None
+    return path if path.is_file() else None
+
+
+def _imported_names(path: Path) -> Set[str]:
+    """Every module name an import in `path` can load: `import a.b.c` loads a, a.b and a.b.c;
+    `from a import b` loads a and, if it is a module, a.b; relative imports inside the package."""
+    tree = ast.parse(path.read_text(encoding="utf8"))
+    in_package = path.parent == PACKAGE
+    names = set()
+    for node in ast.walk(tree):
+        if isinstance(node, ast.Import):
+            found = [alias.name for alias in node.names]
+        elif isinstance(node, ast.ImportFrom):
+            base = node.module or ""
+            if node.level:
+                if not in_package:
+                    continue
+                base = "multinerd" + (f".{base}" if base else "")
+            found = [base] + [f"{base}.{alias.name}" for alias in node.names]
+        else:
+            continue
+        for name in found:
+            parts = name.split(".")
+            names.update(".".join(parts[:i]) for i in range(1, len(parts) + 1))
+    return names
+
+
+def imported_files(path: Path, scripts: Optional[Path] = None) -> Set[Path]:
+    """`path` and every file of this project it imports, directly or not (see the module)."""
+    seen: Set[Path] = set()
+    todo = [path.resolve()]
+    while todo:
+        current = todo.pop()
+        if current in seen:
+            continue
+        seen.add(current)
+        for name in _imported_names(current):
+            found = module_file(name, scripts)
+            if found is not None:
+                todo.append(found.resolve())
+    return seen
