@@ -1,0 +1,175 @@
+"""Annotate a corpus of any size with a spaCy pipeline: texts in, a folder of part files out.
+
+    python scripts/annotate.py INPUT OUTPUT --model xx_multinerd [--engine local|ray] [--workers N]
+
+INPUT: text files (one text a line), JSONL or Parquet (a text field; an id field or one made from
+file and line; other fields carried through), DocBins (.spacy), a folder or glob of those, or a
+Hugging Face dataset id (--split, --text-field). OUTPUT: one part file per input block (Parquet
+or JSONL; --docbin adds DocBin shards), written atomically; a rerun resumes where the last one
+stopped (--overwrite starts again). See multinerd.annotate, multinerd.annotate_inputs and
+multinerd.annotate_ray.
+
+Engines: `local` (default) runs nlp.pipe in this process, or in --workers processes, each with
+the pipeline loaded; `ray` runs a Ray Data pipeline on an embedded Ray (loopback only) or on the
+cluster at --address, with a pool of --workers actors (--cpus-per-worker, --gpus-per-worker).
+"""
+
+import os
+import sys
+from enum import Enum
+from pathlib import Path
+from typing import Iterator, Optional
+
+import srsly
+import typer
+from tqdm import tqdm
+from wasabi import msg
+
+from multinerd.annotate import (
+    MANIFEST,
+    AnnotateError,
+    BlockResult,
+    Options,
+    OutputFormat,
+    Totals,
+    annotate_here,
+    annotate_in_processes,
+    check_model,
+    manifest_of,
+    output_folder,
+    pending_blocks,
+    write_atomically,
+)
+from multinerd.annotate_inputs import InputError, ReadSettings, find_sources, plan_input
+from multinerd.cli import fail
+
+app = typer.Typer(add_completion=False)
+
+
+class Engine(str, Enum):
+    local = "local"
+    ray = "ray"
+
+
+class Loader(str, Enum):
+    auto = "auto"  # files if INPUT exists (or looks like a path or glob), else a dataset id
+    files = "files"
+    dataset = "dataset"
+
+
+def print_summary(totals: dict, output: Path) -> None:
+    rows = [
+        ("texts in", f"{totals['texts_in']:,}"),
+        ("rows out", f"{totals['rows_out']:,}"),
+        ("skipped (invalid)", f"{totals['skipped']:,}"),
+        ("entities", f"{totals['entities']:,}"),
+        ("words/s", f"{totals['words_per_s']:,.0f}"),
+        ("texts/s", f"{totals['texts_per_s']:,.0f}"),
+        ("time", f"{totals['seconds']:,.1f} s"),
+        ("blocks written", f"{totals['blocks']:,}"),
+        ("blocks already done", f"{totals['blocks_already_done']:,}"),
+    ]
+    if totals["empty_files_skipped"]:
+        rows.append(("empty files skipped", f"{totals['empty_files_skipped']:,}"))
+    msg.table(rows, aligns=("l", "r"))
+    msg.good(f"Annotated {totals['texts_in']:,} texts into {output}")
+
+
+@app.command()
+def main(
+    input: str = typer.Argument(..., help="Text/JSONL/Parquet/.spacy file, folder or glob, or a dataset id"),
+    output: Path = typer.Argument(..., help="Folder of part files to write (resumed if it holds an earlier run)"),
+    model: str = typer.Option("xx_multinerd", help="Installed pipeline package or pipeline folder"),
+    engine: Engine = typer.Option(Engine.local, help="local (this machine, no service) or ray (Ray Data)"),
+    workers: int = typer.Option(1, min=1, help="local: processes; ray: actors. Each loads the pipeline"),
+    format: OutputFormat = typer.Option(OutputFormat.parquet, "--format", help="Part files: parquet or jsonl"),
+    text_field: str = typer.Option("text", help="JSONL field / Parquet or dataset column holding the text"),
+    id_field: str = typer.Option("id", help="Field holding each text's id; without one: <file>:<line or row>"),
+    loader: Loader = typer.Option(Loader.auto, help="files, dataset (datasets.load_dataset), or auto"),
+    split: str = typer.Option("train", help="Split of a dataset"),
+    block_size: int = typer.Option(10_000, min=1, help="Texts per block (one part file each; the unit of resume)"),
+    batch_size: int = typer.Option(0, min=0, help="nlp.pipe batch size; 0: the pipeline's own"),
+    gpu_id: int = typer.Option(-1, help="GPU id (spaCy's require_gpu), -1 for the CPU; ray: use the GPUs Ray assigns"),
+    skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Skip bad rows and empty files, and count them"),
+    overwrite: bool = typer.Option(False, "--overwrite", help="Start again: remove the earlier run's part files"),
+    docbin: bool = typer.Option(False, "--docbin", help="Also write each block's Docs as a DocBin (.spacy)"),
+    spans_key: Optional[str] = typer.Option(
+        None, help="Entities from doc.spans[KEY] (with scores) instead of doc.ents"
+    ),
+    code: Optional[Path] = typer.Option(
+        None, exists=True, dir_okay=False, help="Python file to import (custom components)"
+    ),
+    threads: int = typer.Option(0, min=0, help="Torch threads per worker; 0: the CPUs shared among the workers"),
+    address: Optional[str] = typer.Option(
+        None, help="ray: a cluster (auto, ray://HOST:10001); default: an embedded Ray"
+    ),
+    cpus: int = typer.Option(0, min=0, help="ray, embedded: CPUs it may use; 0: all"),
+    cpus_per_worker: Optional[float] = typer.Option(None, min=0.01, help="ray: CPUs per actor (fractions allowed)"),
+    gpus_per_worker: Optional[float] = typer.Option(
+        None, min=0.0, help="ray: GPUs per actor (0.5: two share one); default 1 with --gpu-id"
+    ),
+    max_retries: int = typer.Option(3, min=0, help="ray: tries of a block whose actor died, after the first"),
+):
+    if engine == Engine.local and (address or cpus or cpus_per_worker or gpus_per_worker):
+        fail(
+            "--address, --cpus, --cpus-per-worker and --gpus-per-worker are for --engine ray: add it, or leave them out."
+        )
+    read = ReadSettings(text_field, id_field, skip_invalid)
+    shared_threads = max(1, (cpus or os.cpu_count() or 1) // workers) if workers > 1 else 0
+    options = Options(
+        model, str(output), format, read, batch_size or None, gpu_id, spans_key, docbin,
+        str(code) if code else None, threads or shared_threads,
+    )  # fmt: skip
+    try:
+        sources = find_sources(input, dataset=loader == Loader.dataset, split=split)
+        if loader == Loader.files and sources[0].format.value == "dataset":
+            raise InputError(f"{input} does not exist. Pass a file, a folder or a glob of texts.")
+        plan = plan_input(sources, block_size, skip_invalid)
+        check_model(model)
+    except (InputError, AnnotateError) as err:
+        fail(str(err))
+    manifest = manifest_of(input, sources, block_size, options)
+    progress = None
+    try:
+        with output_folder(output, manifest, overwrite):
+            pending = pending_blocks(plan.blocks, output, format)
+            totals = Totals(len(plan.blocks) - len(pending), len(plan.empty_files))
+            progress = tqdm(
+                total=sum(block.size for block in pending), unit=" texts", unit_scale=True, desc="annotating",
+                mininterval=1.0, file=sys.stderr, smoothing=0.1, delay=2.0,
+            )  # fmt: skip
+            if engine == Engine.ray:
+                gpus = gpus_per_worker if gpus_per_worker is not None else (1.0 if gpu_id >= 0 else 0.0)
+                results = ray_results(pending, options, workers, address, cpus, cpus_per_worker, gpus, max_retries)
+                on_block = True
+            elif workers > 1:
+                results, on_block = annotate_in_processes(pending, options, workers), True
+            else:
+                results, on_block = annotate_here(pending, options, lambda: progress.update(1)), False
+            for result in results:
+                totals.add(result)
+                if on_block:
+                    progress.update(result.texts)
+            progress.close()
+            summary = totals.as_dict()
+            write_atomically(
+                output / MANIFEST, lambda temporary: srsly.write_json(temporary, {**manifest, "last_run": summary})
+            )
+    except AnnotateError as err:
+        if progress is not None:
+            progress.leave = False  # the message, not a half-full bar, is the last line
+            progress.close()
+        fail(str(err))
+    print_summary(summary, output)
+
+
+def ray_results(pending, options, workers, address, cpus, cpus_per_worker, gpus, max_retries) -> Iterator[BlockResult]:
+    """The Ray engine's results, in a Ray session for the run (imported only for this engine)."""
+    from multinerd.annotate_ray import annotate_with_ray, ray_session
+
+    with ray_session(address, cpus or None):
+        yield from annotate_with_ray(pending, options, workers, cpus_per_worker, gpus, max_retries)
+
+
+if __name__ == "__main__":
+    app()

@@ -1,0 +1,239 @@
+"""The Ray engine of `scripts/annotate.py`: Ray Data reads the planned blocks, a pool of actors
+(each with the pipeline loaded once) annotates them and writes their part files, and the
+driver adds up the results as they come.
+
+Ray runs embedded by default (a local instance for this run, listening on the loopback address
+only, stopped at the end), or connects to a cluster (`address`: `auto`, `ray://host:10001`).
+
+Why a datasource of our own rather than `ray.data.read_text`/`read_json`/`read_parquet`: those
+name neither the line nor the row a text comes from, and a map over their output can't tell
+where one of our blocks ends, so ids made from file and line, part files named after input
+blocks (resume) and exactly-once output would not hold. `PlannedBlocks` is Ray Data's
+Datasource API (what those functions are built on) with one read task per planned block, each
+read by the same code as the local engine's; a Ray row is one whole block, so an actor always
+writes a whole block. A killed actor's block is retried by Ray on a fresh actor, and its
+half-written file never had its final name.
+"""
+
+import logging
+import os
+import signal
+import time
+import warnings
+from contextlib import contextmanager
+from typing import Dict, Iterator, List, Optional, Sequence, Tuple
+
+from .annotate import AnnotateError, BlockAnnotator, BlockResult, Options
+from .annotate_inputs import Block, BlockRows, ReadSettings, read_block
+
+LOOPBACK = "127.0.0.1"
+# CPUs an embedded Ray keeps for the read tasks (each takes READ_CPUS): actors sized to all CPUs
+# would leave reads none and the pipeline would wait forever.
+READS_RESERVE = 0.5
+READ_CPUS = 0.25
+
+
+def worker_cpus(total_cpus: float, workers: int) -> float:
+    """CPUs per actor when not given: the CPUs less what the reads need, shared out."""
+    return round(max(0.1, (total_cpus - READS_RESERVE) / workers), 2)
+
+
+def _process_tree(pid: int) -> List[Tuple[int, str]]:
+    """(pid, start time) of every descendant of `pid`, from /proc (empty where there is none)."""
+    children: Dict[int, List[Tuple[int, str]]] = {}
+    for entry in os.listdir("/proc") if os.path.isdir("/proc") else []:
+        if not entry.isdigit():
+            continue
+        try:
+            with open(f"/proc/{entry}/stat") as f:
+                fields = f.read().rsplit(")", 1)[1].split()
+        except (OSError, IndexError):
+            continue  # not a process, or gone
+        children.setdefault(int(fields[1]), []).append((int(entry), fields[19]))
+    found, todo = [], [pid]
+    while todo:
+        for child in children.get(todo.pop(), []):
+            found.append(child)
+            todo.append(child[0])
+    return found
+
+
+def _running(process: Tuple[int, str]) -> bool:
+    """Whether the process is still there (the same one: same start time) and not a zombie."""
+    try:
+        with open(f"/proc/{process[0]}/stat") as f:
+            fields = f.read().rsplit(")", 1)[1].split()
+    except OSError:
+        return False
+    return fields[19] == process[1] and fields[0] != "Z"
+
+
+def _stop(processes: Sequence[Tuple[int, str]], timeout: float = 15.0) -> None:
+    """Wait for the processes to end; kill, by id, those still running after `timeout` seconds
+    (Ray's workers may outlive ray.shutdown() while busy, orphaned)."""
+    deadline = time.monotonic() + timeout
+    while (running := [p for p in processes if _running(p)]) and time.monotonic() < deadline:
+        time.sleep(0.2)
+    for pid, _ in running:
+        try:
+            os.kill(pid, signal.SIGKILL)
+        except ProcessLookupError:
+            pass
+
+
+@contextmanager
+def ray_session(address: Optional[str] = None, num_cpus: Optional[int] = None, temp_dir: Optional[str] = None):
+    """Ray for a run: the one this process already has; a cluster at `address`; else an
+    embedded local instance listening on the loopback address only, stopped at the end with
+    every process it started.
+
+    Embedded, Ray would bind its servers to the machine's network address even when told
+    127.0.0.1 (it swaps loopback for that address so that other nodes can join), unless it is
+    told there is no cluster to join (RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0, read when Ray is
+    imported); usage statistics, which Ray would send out, are off."""
+    if address is None:
+        os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
+        os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    import ray
+
+    if ray.is_initialized():
+        yield ray
+        return
+    quiet = {"logging_level": logging.WARNING, "log_to_driver": True}
+    if address is not None:
+        try:
+            ray.init(address=address, **quiet)
+        except Exception as err:  # ConnectionError, and whatever a wrong address gives
+            raise AnnotateError(
+                f"Can't connect to the Ray cluster at {address} ({type(err).__name__}: {str(err).strip().splitlines()[0]}): "
+                "start it first (`ray start --head` on the head node), or leave --address out for an embedded Ray."
+            ) from None
+        try:
+            yield ray
+        finally:
+            ray.shutdown()
+        return
+    before = set(_process_tree(os.getpid()))
+    ray.init(
+        num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, _node_ip_address=LOOPBACK, _temp_dir=temp_dir,
+        **quiet,
+    )  # fmt: skip
+    try:
+        node_ip = ray.util.get_node_ip_address()
+        if node_ip != LOOPBACK:
+            raise AnnotateError(
+                f"The embedded Ray would listen on {node_ip}, not {LOOPBACK} only: Ray was imported before "
+                "annotate could configure it. Start annotate in a fresh process, or pass --address of a cluster."
+            )
+        yield ray
+    finally:
+        started = [process for process in _process_tree(os.getpid()) if process not in before]
+        ray.shutdown()
+        _stop(started)
+
+
+def _block_row(block: Block, settings: ReadSettings) -> Dict:
+    """A block read for Ray: one row holding the whole block (its rows as Arrow IPC bytes)."""
+    import pyarrow
+
+    rows = read_block(block, settings)
+    data = b""
+    if rows.problem is None:
+        sink = pyarrow.BufferOutputStream()
+        with pyarrow.ipc.new_stream(sink, rows.table.schema) as writer:
+            writer.write_table(rows.table)
+        data = sink.getvalue().to_pybytes()
+    return {"block": block.name, "rows": data, "skipped": rows.skipped, "problem": rows.problem}
+
+
+def _rows_of(row: Dict) -> BlockRows:
+    import pyarrow
+
+    if row["problem"] is not None:
+        return BlockRows(None, 0, row["problem"])
+    return BlockRows(pyarrow.ipc.open_stream(row["rows"]).read_all(), row["skipped"])
+
+
+class RayBlockAnnotator:
+    """The actor of the pool: a BlockAnnotator fed one block (one Ray row) at a time."""
+
+    def __init__(self, options: Options):
+        self.annotator = BlockAnnotator(options)
+
+    def __call__(self, batch):
+        import pyarrow
+
+        rows = batch.to_pylist()
+        return pyarrow.Table.from_pylist(
+            [self.annotator.annotate_rows(row["block"], _rows_of(row))._asdict() for row in rows]
+        )
+
+
+def planned_blocks_datasource(blocks: Sequence[Block], settings: ReadSettings):
+    """A Ray Data Datasource with one read task per block (see the module docstring)."""
+    import pyarrow
+    from ray.data import Datasource, ReadTask
+    from ray.data.block import BlockMetadata
+
+    class PlannedBlocks(Datasource):
+        def estimate_inmemory_data_size(self) -> Optional[int]:
+            return None
+
+        def get_read_tasks(self, parallelism: int, per_task_row_limit=None, data_context=None) -> List[ReadTask]:
+            return [
+                ReadTask(
+                    lambda block=block: [pyarrow.Table.from_pylist([_block_row(block, settings)])],
+                    BlockMetadata(num_rows=1, size_bytes=None, exec_stats=None, input_files=[block.source.location]),
+                )
+                for block in blocks
+            ]
+
+    return PlannedBlocks()
+
+
+def annotate_with_ray(
+    blocks: Sequence[Block],
+    options: Options,
+    workers: int,
+    cpus_per_worker: Optional[float] = None,
+    gpus_per_worker: float = 0.0,
+    max_retries: int = 3,
+) -> Iterator[BlockResult]:
+    """The blocks annotated by a pool of `workers` actors in the current Ray session, results in
+    the order they finish. Actors take `cpus_per_worker` (default: see worker_cpus) and
+    `gpus_per_worker` (fractions share a GPU); a block whose actor dies is retried up to
+    `max_retries` times on a fresh actor."""
+    import ray
+    from ray.data import ActorPoolStrategy, DataContext
+    from ray.util.annotations import RayDeprecationWarning
+
+    if not blocks:
+        return
+    context = DataContext.get_current()
+    context.enable_progress_bars = False  # the run's own bar counts texts
+    context.enable_auto_log_stats = False
+    logging.getLogger("ray.data").setLevel(logging.ERROR)
+    if cpus_per_worker is None:
+        cpus_per_worker = worker_cpus(ray.cluster_resources().get("CPU", 1.0), workers)
+    threads = max(1, round(cpus_per_worker))
+    # Ray gives each actor its GPUs as device 0 upwards (CUDA_VISIBLE_DEVICES).
+    actor_options = options._replace(threads=threads, gpu_id=0 if gpus_per_worker > 0 else -1)
+    dataset = ray.data.read_datasource(
+        planned_blocks_datasource(blocks, options.read), num_cpus=READ_CPUS, override_num_blocks=len(blocks)
+    )
+    with warnings.catch_warnings():
+        # max_task_retries has no named parameter in Ray Data 2.60 (Ray's own default, -1, retries
+        # a block that kills every actor forever); passing it as a remote argument warns.
+        warnings.simplefilter("ignore", RayDeprecationWarning)
+        dataset = dataset.map_batches(
+            RayBlockAnnotator,
+            fn_constructor_kwargs={"options": actor_options},
+            batch_size=1,
+            batch_format="pyarrow",
+            compute=ActorPoolStrategy(size=workers),
+            num_cpus=cpus_per_worker,
+            num_gpus=gpus_per_worker or None,
+            max_task_retries=max_retries,
+        )
+    for row in dataset.iter_rows():
+        yield BlockResult(**row)
