@@ -17,7 +17,10 @@ half-written file never had its final name.
 
 import logging
 import os
+import select
 import signal
+import subprocess
+import sys
 import time
 import warnings
 from contextlib import contextmanager
@@ -68,17 +71,55 @@ def _running(process: Tuple[int, str]) -> bool:
     return fields[19] == process[1] and fields[0] != "Z"
 
 
-def _stop(processes: Sequence[Tuple[int, str]], timeout: float = 15.0) -> None:
-    """Wait for the processes to end; kill, by id, those still running after `timeout` seconds
-    (Ray's workers may outlive ray.shutdown() while busy, orphaned)."""
+def _stop(processes: Sequence[Tuple[int, str]], timeout: float, terminate: bool = False) -> None:
+    """Wait for the processes to end (asking them first, with `terminate`); kill, by id, those
+    still running after `timeout` seconds."""
+    if terminate:
+        _signal([p for p in processes if _running(p)], signal.SIGTERM)
     deadline = time.monotonic() + timeout
     while (running := [p for p in processes if _running(p)]) and time.monotonic() < deadline:
         time.sleep(0.2)
-    for pid, _ in running:
+    _signal(running, signal.SIGKILL)
+
+
+def _signal(processes: Sequence[Tuple[int, str]], signum: int) -> None:
+    for pid, _ in processes:
         try:
-            os.kill(pid, signal.SIGKILL)
+            os.kill(pid, signum)
         except ProcessLookupError:
             pass
+
+
+def watch(driver: int, spared: Sequence[Tuple[int, str]]) -> None:
+    """The watchdog of an embedded Ray (a process of its own): notes every second what the
+    driver has started, and when the driver ends (its pipe to this process closes, however it
+    ended) stops what is left of it. Without it, a killed driver's Ray agents linger a minute
+    (they try to report the raylet's death to the GCS, which has gone too)."""
+    signal.signal(signal.SIGINT, signal.SIG_IGN)  # a Ctrl-C meant for the driver
+    own = (os.getpid(), _start_time(os.getpid()))
+    started: List[Tuple[int, str]] = []
+    while not select.select([sys.stdin], [], [], 1.0)[0]:
+        started = [p for p in _process_tree(driver) if p not in spared and p != own]
+    sys.stdin.buffer.read()
+    _stop(started, timeout=5.0, terminate=True)
+
+
+def _start_time(pid: int) -> str:
+    with open(f"/proc/{pid}/stat") as f:
+        return f.read().rsplit(")", 1)[1].split()[19]
+
+
+def _start_watchdog(spared: Sequence[Tuple[int, str]]) -> subprocess.Popen:
+    spared_args = ",".join(f"({pid}, {start!r})" for pid, start in spared)
+    code = f"from multinerd.annotate_ray import watch; watch({os.getpid()}, [{spared_args}])"
+    # A session of its own: a signal to the driver's process group (Ctrl-C) is not for it.
+    return subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, start_new_session=True)
+
+
+def _on_loopback(address: str) -> bool:
+    """Whether a cluster address names this machine's loopback (a local cluster the driver joins as one of its own)."""
+    host = address.split("://")[-1].rsplit(":", 1)[0].strip("[]")
+    return host in ("127.0.0.1", "localhost", "::1")
 
 
 @contextmanager
@@ -90,8 +131,9 @@ def ray_session(address: Optional[str] = None, num_cpus: Optional[int] = None, t
     Embedded, Ray would bind its servers to the machine's network address even when told
     127.0.0.1 (it swaps loopback for that address so that other nodes can join), unless it is
     told there is no cluster to join (RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0, read when Ray is
-    imported); usage statistics, which Ray would send out, are off."""
-    if address is None:
+    imported); usage statistics, which Ray would send out, are off. The same holds for a driver
+    joining a cluster at a loopback address."""
+    if address is None or _on_loopback(address):
         os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
         os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
     import ray
@@ -114,6 +156,7 @@ def ray_session(address: Optional[str] = None, num_cpus: Optional[int] = None, t
             ray.shutdown()
         return
     before = set(_process_tree(os.getpid()))
+    watchdog = _start_watchdog(sorted(before)) if os.path.isdir("/proc") else None
     ray.init(
         num_cpus=num_cpus or os.cpu_count(), include_dashboard=False, _node_ip_address=LOOPBACK, _temp_dir=temp_dir,
         **quiet,
@@ -127,9 +170,14 @@ def ray_session(address: Optional[str] = None, num_cpus: Optional[int] = None, t
             )
         yield ray
     finally:
-        started = [process for process in _process_tree(os.getpid()) if process not in before]
+        spared = before | ({(watchdog.pid, _start_time(watchdog.pid))} if watchdog else set())
+        started = [process for process in _process_tree(os.getpid()) if process not in spared]
         ray.shutdown()
-        _stop(started)
+        # Ray's workers may outlive ray.shutdown() while busy (orphaned); they have 15 s.
+        _stop(started, timeout=15.0)
+        if watchdog:
+            watchdog.stdin.close()
+            watchdog.wait()
 
 
 def _block_row(block: Block, settings: ReadSettings) -> Dict:
