@@ -90,6 +90,11 @@ def _at(path: Path, offset: int) -> BinaryIO:
     return f
 
 
+def _read(path: Path, region: Region) -> bytes:
+    with _at(path, region.offset) as f:
+        return f.read(region.length)
+
+
 def _mapped_state(path: Path, region: Region):
     """The torch state dict stored at `region` of `path`, memory-mapped from a temporary copy."""
     import torch
@@ -131,7 +136,7 @@ def _load_transformer_model(model, path: Path, large: int) -> None:
         files = dict(shim_msg["tokenizer"])
         kwargs = files.pop("kwargs", {})
         for name, data in files.items():
-            (folder / name).write_bytes(data)
+            (folder / name).write_bytes(_read(path, data) if isinstance(data, Region) else data)
         tokenizer = shim.tokenizer_cls.from_pretrained(str(folder), **kwargs)
         vocab_file = getattr(tokenizer, "vocab_file", None)
         vocab_file_contents = Path(vocab_file).read_bytes() if vocab_file and Path(vocab_file).is_file() else None
