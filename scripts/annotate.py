@@ -121,9 +121,7 @@ def main(
         str(code) if code else None, threads or shared_threads,
     )  # fmt: skip
     try:
-        sources = find_sources(input, dataset=loader == Loader.dataset, split=split)
-        if loader == Loader.files and sources[0].format.value == "dataset":
-            raise InputError(f"{input} does not exist. Pass a file, a folder or a glob of texts.")
+        sources = find_sources(input, dataset=None if loader == Loader.auto else loader == Loader.dataset, split=split)
         plan = plan_input(sources, block_size, skip_invalid)
         check_model(model)
     except (InputError, AnnotateError) as err:

@@ -250,6 +250,7 @@ def test_ray_engine_gives_nlp_pipes_entities_exactly_once_though_an_actor_is_kil
     assert (fault_model.log / "killed").exists()
     runs = block_runs(fault_model.log, texts, block)
     needed = -(-len(texts) // block)
+    print(f"actor killed: {needed} blocks needed, {len(runs)} block runs, {len(texts)} ids")
     assert len(runs) > needed  # more blocks ran than were needed: the fault hit
     assert len({process for process, number in runs if number == 3}) == 2  # the killed actor, then another
     assert_exactly_once(tmp_path / "out", annotate_model, texts, needed)
@@ -286,5 +287,6 @@ def test_a_killed_driver_leaves_no_process_and_the_rerun_completes_exactly_once(
     finish(cli(*args, mark=mark))
     assert_none_left(mark)
     runs = block_runs(fault_model.log, texts, BLOCK)
+    print(f"driver killed with {len(written)} parts written: {N_TEXTS // BLOCK} blocks needed, {len(runs)} block runs")
     assert len(runs) > N_TEXTS // BLOCK  # more blocks ran than were needed: the killed run's unfinished one again
     assert_exactly_once(output, annotate_model, texts, N_TEXTS // BLOCK)

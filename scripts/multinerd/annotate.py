@@ -210,6 +210,7 @@ class BlockAnnotator:
         self.options = options
         self.nlp = load_pipeline(options)
         self.spans_key = entity_source(self.nlp, options.spans_key)
+        self.opened_datasets: Dict = {}  # a dataset input is loaded once, not once a block
 
     def annotate_rows(self, block: str, rows: BlockRows, on_doc: Callable[[], None] = lambda: None) -> BlockResult:
         """Annotate a block as read and write its part file(s); a block with a problem writes nothing."""
@@ -236,7 +237,7 @@ class BlockAnnotator:
         return BlockResult(block, len(table) + rows.skipped, len(table), rows.skipped, found, words)
 
     def annotate(self, block: Block, on_doc: Callable[[], None] = lambda: None) -> BlockResult:
-        return self.annotate_rows(block.name, read_block(block, self.options.read), on_doc)
+        return self.annotate_rows(block.name, read_block(block, self.options.read, self.opened_datasets), on_doc)
 
 
 # --- the output folder -------------------------------------------------------------------------

@@ -98,10 +98,13 @@ def _root_of_glob(pattern: str) -> Path:
     return Path(*fixed) if fixed else Path(".")
 
 
-def find_sources(input: str, *, dataset: bool = False, split: str = "train") -> List[Source]:
+def find_sources(input: str, *, dataset: Optional[bool] = None, split: str = "train") -> List[Source]:
     """The sources of an input: a file, a folder (its files of known formats, recursively, hidden
-    ones left out), a glob, or (`dataset`, or an input that is no local path) a dataset id."""
-    if dataset or not (is_local(input) or _GLOB_CHARS.search(input)):
+    ones left out) or a glob; or a dataset id. `dataset`: True for a dataset, False for files,
+    None to tell by the input (files if it exists or looks like a path or glob)."""
+    if dataset is None:
+        dataset = not (is_local(input) or _GLOB_CHARS.search(input))
+    if dataset:
         return [Source(input, f"{input}[{split}]", Format.dataset, split)]
     path = Path(input)
     if _GLOB_CHARS.search(input) and not path.exists():
@@ -208,16 +211,23 @@ def _first_line(err: Exception) -> str:
     return f"{type(err).__name__}: {text.splitlines()[0]}" if text else type(err).__name__
 
 
-def _load_dataset(source: Source):
+def _load_dataset(source: Source, opened: Optional[Dict] = None):
+    """The dataset split of a source; from `opened` (the caller's: a process reading many blocks
+    loads it once), where it is kept."""
+    if opened is not None and source in opened:
+        return opened[source]
     import datasets
 
     try:
-        return datasets.load_dataset(source.location, split=source.split)
+        dataset = datasets.load_dataset(source.location, split=source.split)
     except Exception as err:  # datasets raises many types for "not found" and "offline"
         raise InputError(
             f"couldn't load {source.location!r} split {source.split!r} with datasets.load_dataset ({_first_line(err)}). "
             "Check the name, the split and the network, or pass local files."
         ) from None
+    if opened is not None:
+        opened[source] = dataset
+    return dataset
 
 
 def _lines(block: Block) -> Iterator[Tuple[int, Optional[str], Optional[str]]]:
@@ -316,7 +326,7 @@ def _empty_table():
     return pyarrow.table({"id": pyarrow.array([], pyarrow.string()), "text": pyarrow.array([], pyarrow.string())})
 
 
-def _block_table(block: Block):
+def _block_table(block: Block, opened: Optional[Dict]):
     """The rows of a Parquet, DocBin or dataset block, as a table with the text column under its own name."""
     import pyarrow
 
@@ -340,16 +350,16 @@ def _block_table(block: Block):
 
         docs = list(DocBin().from_disk(source.location).get_docs(Vocab()))[block.start : block.stop]
         return pyarrow.table({"text": [doc.text for doc in docs]})
-    return _load_dataset(source).with_format("arrow")[block.start : block.stop]
+    return _load_dataset(source, opened).with_format("arrow")[block.start : block.stop]
 
 
-def _read_table(block: Block, settings: ReadSettings) -> BlockRows:
+def _read_table(block: Block, settings: ReadSettings, opened: Optional[Dict]) -> BlockRows:
     import pyarrow
     import pyarrow.compute
 
     source = block.source
     text_field = "text" if source.format == Format.docbin else settings.text_field
-    table = _block_table(block)
+    table = _block_table(block, opened)
     where = source.location if source.format != Format.dataset else f"{source.location} [{source.split}]"
     if text_field not in table.column_names:
         columns = ", ".join(table.column_names)
@@ -374,9 +384,13 @@ def _read_table(block: Block, settings: ReadSettings) -> BlockRows:
     return BlockRows(table.filter(valid) if nulls else table, nulls)
 
 
-def read_block(block: Block, settings: ReadSettings) -> BlockRows:
-    """The rows of one block (see BlockRows). Carried columns named like an output column are a problem."""
-    rows = _read_lines(block, settings) if block.source.format in LINE_FORMATS else _read_table(block, settings)
+def read_block(block: Block, settings: ReadSettings, opened: Optional[Dict] = None) -> BlockRows:
+    """The rows of one block (see BlockRows); `opened`: the caller's cache of loaded datasets.
+    Carried columns named like an output column are a problem."""
+    if block.source.format in LINE_FORMATS:
+        rows = _read_lines(block, settings)
+    else:
+        rows = _read_table(block, settings, opened)
     if rows.problem is None and OUTPUT_COLUMN in rows.table.column_names[2:]:
         where = f"{block.source.location}"
         return BlockRows(
