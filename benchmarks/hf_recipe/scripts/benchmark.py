@@ -354,12 +354,9 @@ def train_point(work: Path, env: Dict[str, str], base: Dict, point: Dict, seed: 
                 "eval_sets": eval_sets}  # fmt: skip
         tags = child(work, "hf-train", spec, env, what, name=f"{name}-train")["tags"]
     shutil.rmtree(out, ignore_errors=True)  # the models are not needed again: only their scores
-    return {
-        "point": point,
-        "seed": seed,
-        "budget": budget,
-        **{part: tag_scores(list(srsly.read_jsonl(work / f"{part}.jsonl")), tags[part]) for part in ("dev", "test")},
-    }
+    scores = {part: tag_scores(list(srsly.read_jsonl(work / f"{part}.jsonl")), tags[part]) for part in ("dev", "test")}
+    log(f"== {what}: dev F1 {scores['dev']['f1']:.4f}, test F1 {scores['test']['f1']:.4f}")
+    return {"point": point, "seed": seed, "budget": budget, **scores}
 
 
 def run_tuning(work: Path, env: Dict[str, str], base: Dict, points: List[Dict], plan: Dict, jobs: int) -> Dict:
