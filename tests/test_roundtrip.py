@@ -173,3 +173,60 @@ def test_shard_writer_writes_what_docbin_add_writes(sentences):
             assert [(t.ent_iob_, t.ent_type_) for t in a] == [(t.ent_iob_, t.ent_type_) for t in b]
             assert [(e.start, e.end, e.label_) for e in a.ents] == [(e.start, e.end, e.label_) for e in b.ents]
             assert a.text == b.text and a.has_unknown_spaces == b.has_unknown_spaces is False
+
+
+# --- the accounting identity: sentences in = docs out + skipped + deduplicated --------------------
+
+POOL = [  # (tokens, tags, lang): few sentences, so that duplicates are common
+    (["Ada", "Lovelace"], [1, 2], "en"),
+    (["Rome"], [5], "en"),
+    (["Köln", "liegt", "am", "Rhein"], [5, 0, 0, 5], "de"),
+    (["北京", "很大"], [5, 0], "zh"),
+    (["北京很", "大"], [5, 0], "zh"),  # the same sentence once cut into characters
+]
+INVALID = [  # (tokens, tags, lang): each is skipped with --skip-invalid
+    (["a", "b"], [0], "en"),  # lengths differ
+    (["a"], [99], "en"),  # no such id
+    ([], [], "de"),  # empty
+    (["a"], ["B-PER"], "en"),  # a string tag among ids
+    ([" "], [0], "zh"),  # a blank token
+    (["a"], [0], None),  # no language
+    (["a"], [0], "e n"),  # not a language code
+]
+ROWS = st.one_of(
+    st.sampled_from(POOL).map(lambda row: ("valid", row)), st.sampled_from(INVALID).map(lambda row: ("invalid", row))
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    rows=st.lists(st.tuples(st.sampled_from(["train", "dev", "test"]), st.booleans(), ROWS), max_size=30),
+    dedupe=st.booleans(),
+    seed=st.integers(0, 1000),
+)
+def test_sentences_in_equal_docs_out_plus_skipped_plus_deduplicated(rows, dedupe, seed):
+    """A random mix of valid and invalid rows, some in a language the filter leaves out, with
+    --skip-invalid and with or without --dedupe."""
+    first = Row(["Ada"], [1], "en", "train", "row 0")  # a valid training row first: ids are the file's kind
+    stream, expected = [first], {split: Counter() for split in ("train", "dev", "test")}
+    expected["train"]["valid"] += 1
+    for i, (split, filtered, (kind, (tokens, tags, lang))) in enumerate(rows, 1):
+        if filtered:
+            lang = "fr"
+        stream.append(Row(tokens, tags, lang, split, f"row {i}"))
+        expected[split]["filtered" if filtered else kind] += 1
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "corpus"
+        report = convert(iter(stream), out, langs=["en", "DE", "zh"], skip_invalid=True, dedupe=dedupe,
+                         n_buckets=2, dev_sample_size=3, seed=seed)  # fmt: skip
+        for split, counts in report["splits"].items():
+            got = [summary(d) for d in docs(out / split)]
+            assert counts["rows_in"] == expected[split]["valid"] + expected[split]["invalid"]
+            assert counts["rows_in"] == len(got) + counts["skipped"] + counts["deduplicated"]
+            assert counts["sentences"] == len(got) and counts["skipped"] == expected[split]["invalid"]
+            assert counts["filtered_out"] == expected[split]["filtered"]
+            distinct = len({repr(doc) for doc in got})
+            if split == "train" and dedupe:
+                assert distinct == len(got) and counts["deduplicated"] == counts["duplicates"]
+            else:
+                assert counts["deduplicated"] == 0 and counts["duplicates"] == len(got) - distinct

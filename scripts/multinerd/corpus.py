@@ -424,9 +424,9 @@ class Conversion:
         for row in rows:
             on_row()
             lang = self.validate.language(row.lang)
-            if wanted is not None and row.lang and (lang or row.lang) not in wanted:
-                self.filtered[row.split, lang or row.lang] += 1
-                continue
+            if wanted is not None and lang is not None and lang not in wanted:
+                self.filtered[row.split, lang] += 1
+                continue  # (a row with no language or a broken code is checked, as any other)
             try:
                 sentence = self.validate(row)
             except InvalidRow:
