@@ -449,13 +449,15 @@ class Conversion:
 
     def count_duplicates(self) -> Dict[str, numpy.ndarray]:
         """Count each split's duplicates, and dev's and test's sentences also in train, per
-        language; returns, per language, which training sentences are the first of their kind."""
+        language; with `dedupe`, returns per language which training sentences are the first of
+        their kind (the ones kept)."""
         firsts = {}
         for split, lang in list(self.duplicates.digests):
             first = first_occurrences(self.duplicates.of(split, lang))
             self.stats[split][lang]["duplicates"] = int(len(first) - first.sum())
             if split == "train":
-                firsts[lang] = first
+                if self.dedupe:
+                    firsts[lang] = first
             else:
                 self.stats[split][lang]["in_train"] = self.duplicates.in_train(split, lang)
         return firsts
