@@ -63,10 +63,10 @@ def evaluate(nlp: Language, test_dir: Path, batch_size: Optional[int] = None, pr
     Raises ValueError if there is nothing to score."""
     by_lang: Dict[str, Sequences] = {}
     for lang, folder in language_folders(test_dir):
-        docs = read_docs(folder, nlp.vocab)
-        if progress:
-            docs = tqdm(docs, desc=f"evaluating {lang}", unit=" sent", mininterval=1.0, file=sys.stderr, leave=False)
-        for gold_tags, predicted_tags in predict_tags(nlp, docs, batch_size):
+        scored = predict_tags(nlp, read_docs(folder, nlp.vocab), batch_size)
+        if progress:  # counts sentences as they are scored, and shows each language's total when done
+            scored = tqdm(scored, desc=f"evaluating {lang}", unit=" sent", mininterval=1.0, file=sys.stderr)
+        for gold_tags, predicted_tags in scored:
             add_tags(by_lang, lang, gold_tags, predicted_tags)
     return score_tags(by_lang)
 
