@@ -25,7 +25,7 @@ from wasabi import msg
 
 from multinerd.cli import fail
 from multinerd.corpus import read_docs
-from multinerd.gpu import use_gpu_annotation_settings
+from multinerd.gpu import require_gpu, use_gpu_annotation_settings
 from multinerd.scoring import MODES, Sequences, Tags, add_tags, doc_tags, render_markdown, score_tags
 
 app = typer.Typer(add_completion=False)
@@ -85,7 +85,7 @@ def load_pipeline(model: str, gpu_id: int) -> Language:
         )
     if gpu_id >= 0:
         try:
-            spacy.require_gpu(gpu_id)
+            require_gpu(gpu_id)
         except Exception as err:  # no cupy, no such device
             fail(f"Can't use GPU {gpu_id}: {err}. Pass --gpu-id -1 for the CPU.")
     try:

@@ -35,6 +35,18 @@ def gpu_training_overrides(config: Config) -> Dict[str, Any]:
     }
 
 
+def require_gpu(gpu_id: int) -> None:
+    """Run spaCy on GPU `gpu_id`, with cupy's memory (thinc's arrays: the NER's) taken from
+    torch's allocator, as training takes it (the configs' gpu_allocator): one pool for the
+    transformer and the NER, so that neither holds memory the other needs. Raises what
+    spacy.require_gpu raises (no cupy, no such GPU)."""
+    import spacy
+    from thinc.api import set_gpu_allocator
+
+    spacy.require_gpu(gpu_id)
+    set_gpu_allocator("pytorch")
+
+
 def use_gpu_annotation_settings(
     nlp, batch_size: int = GPU_ANNOTATION_BATCH, max_batch_items: int = GPU_MAX_BATCH_ITEMS
 ) -> None:
