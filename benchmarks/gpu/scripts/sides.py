@@ -19,14 +19,15 @@ import contextlib
 import cProfile
 import json
 import pstats
-import sys
 import tempfile
 import time
+from enum import Enum
 from pathlib import Path
 from typing import Callable, Dict, List, Optional, Tuple
 
 import peers  # noqa: F401 (the peer benchmarks' scripts, imported below)
 import srsly
+import typer
 from children import read_test_texts, set_threads, timed_annotation, torch_threads
 from profiling import device_activity, host_profile, share
 from recipe import IGNORED, align_labels
@@ -384,21 +385,25 @@ def hf_infer(spec: Dict) -> Dict:
     )
 
 
-ROLES = {
-    "matmul": matmul,
-    "spacy-train": spacy_train,
-    "spacy-infer": spacy_infer,
-    "hf-train": hf_train,
-    "hf-infer": hf_infer,
-}
+class Role(str, Enum):
+    matmul = "matmul"
+    spacy_train = "spacy-train"
+    spacy_infer = "spacy-infer"
+    hf_train = "hf-train"
+    hf_infer = "hf-infer"
 
 
-def main(role: str, spec_path: Path) -> None:
+ROLES = {Role.matmul: matmul, Role.spacy_train: spacy_train, Role.spacy_infer: spacy_infer, Role.hf_train: hf_train,
+         Role.hf_infer: hf_infer}  # fmt: skip
+
+
+def main(
+    role: Role = typer.Argument(..., help="What to run"),
+    spec_path: Path = typer.Argument(..., exists=True, dir_okay=False, help="Its settings; `result`: where to write"),
+):
     spec = srsly.read_json(spec_path)
     srsly.write_json(spec["result"], ROLES[role](spec))
 
 
 if __name__ == "__main__":
-    if len(sys.argv) != 3 or sys.argv[1] not in ROLES:
-        sys.exit(f"usage: {sys.argv[0]} {{{','.join(ROLES)}}} SPEC.json")
-    main(sys.argv[1], Path(sys.argv[2]))
+    typer.run(main)
