@@ -6,7 +6,7 @@ pytest.ini puts `..` on the path)."""
 
 import re
 from pathlib import Path
-from typing import Dict, List
+from typing import Dict, List, Sequence
 
 from weasel.util import load_project_config
 
@@ -15,11 +15,12 @@ from multinerd.imports import imported_files
 REPO = Path(__file__).resolve().parent.parent
 
 
-def command_problems(project: Path) -> Dict[str, List[str]]:
+def command_problems(project: Path, peers: Sequence[Path] = ()) -> Dict[str, List[str]]:
     """Per command of project/project.yml: the deps in the repository that don't exist, and the
     files it uses that its deps don't name: the scripts and configs its lines name, the project's
-    scripts those import or start (`from recipe import`, `"children.py"`), and the product
-    modules all of these import (multinerd.imports)."""
+    scripts those import or start (`from recipe import`, `"children.py"`), the modules they
+    import from other benchmarks' script folders `peers` (searched after the project's own), and
+    the product modules all of these import (multinerd.imports)."""
     config = load_project_config(project)
     own = sorted((project / "scripts").glob("*.py"))
     problems = {}
@@ -38,7 +39,7 @@ def command_problems(project: Path) -> Dict[str, List[str]]:
             path = todo.pop()
             # What it imports, of the product and of the benchmark's own scripts, and the
             # benchmark's scripts it starts by file name ("children.py").
-            found = imported_files(path, project / "scripts")
+            found = imported_files(path, [project / "scripts", *peers])
             text = path.read_text(encoding="utf8")
             found |= {other.resolve() for other in own if re.search(rf"\b{other.stem}\.py\b", text)}
             todo.extend(found - used)

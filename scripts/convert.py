@@ -4,20 +4,23 @@ SOURCE is a Hugging Face dataset id (Babelscape/multinerd), a folder or file of 
 in MultiNERD's shape, or MultiNERD/WikiNEuRal TSV files. See `multinerd.corpus` for the layout.
 """
 
+import errno
 import sys
 from enum import Enum
 from pathlib import Path
 from typing import List, Optional
 
+import srsly
 import typer
 from spacy.cli._util import string_to_list
 from tqdm import tqdm
 from wasabi import msg
 
 from multinerd.cli import fail
-from multinerd.corpus import InvalidRow, convert
+from multinerd.corpus import InvalidRow, NoTrainingSentences, convert
 from multinerd.labels import ENTITY_TYPES
 from multinerd.readers import SPLITS, SourceError, is_local, read_files, read_hub
+from multinerd.staging import OutputError
 
 app = typer.Typer(add_completion=False)
 
@@ -35,6 +38,32 @@ def parse_langs(langs: str) -> Optional[List[str]]:
     return string_to_list(langs)
 
 
+def parse_labels(labels: Optional[str]) -> Optional[List[str]]:
+    """--labels: a file (a JSON list, `labels/ner.json` as `spacy init labels` writes it, or one
+    label a line), else a list such as `PER,ORG,LOC,MISC`; None if not given."""
+    if labels is None:
+        return None
+    path = Path(labels)
+    if not path.is_file():
+        return string_to_list(labels)
+    if path.suffix.lower() == ".json":
+        data = srsly.read_json(path)
+        return sorted(data["1"]) if isinstance(data, dict) else list(data)  # "1": the BEGIN action's labels
+    return [line.strip() for line in path.read_text(encoding="utf8").splitlines() if line.strip()]
+
+
+def os_error_message(err: OSError, output: Path) -> str:
+    """One line for a file system error: which file, what, and what to do."""
+    where = err.filename or output
+    if err.errno in (errno.ENOSPC, errno.EDQUOT):
+        what = f"free some space there, or pass an output folder on another disk (nothing in {output} was replaced)"
+    elif Path(where).resolve().is_relative_to(output.resolve()):
+        what = "pass an output folder you can write to"
+    else:
+        what = "check that it exists and can be read"
+    return f"{where}: {err.strerror or err}: {what}."
+
+
 def print_report(report: dict) -> None:
     rows = []
     for split in SPLITS:
@@ -48,13 +77,17 @@ def print_report(report: dict) -> None:
                     sum(counts["entities"].values()),
                     counts["repaired"],
                     counts["skipped"],
+                    counts["duplicates"],
+                    counts["deduplicated"],
+                    counts.get("in_train", ""),
                 )
             )
     msg.table(
         rows,
-        header=("split", "lang", "sentences", "tokens", "entities", "repaired", "skipped"),
-        aligns=("l", "l", "r", "r", "r", "r", "r"),
-    )
+        header=("split", "lang", "sentences", "tokens", "entities", "repaired", "skipped", "duplicates", "dropped",
+                "in train"),
+        aligns=("l", "l", "r", "r", "r", "r", "r", "r", "r", "r"),
+    )  # fmt: skip
     labels = sorted(
         {label for split in SPLITS for label in report["splits"][split]["entities"]},
         key=lambda label: (ENTITY_TYPES + (label,)).index(label),
@@ -81,10 +114,24 @@ def main(
     seed: int = typer.Option(0, help="Seed of the training split's shuffle and the dev sample"),
     dev_sample: int = typer.Option(2_000, min=1, help="Size of the dev sample evaluated during training"),
     skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Skip bad rows and count them instead of stopping"),
+    labels: Optional[str] = typer.Option(
+        None,
+        help="Label set every tag must be in: a list (PER,ORG,LOC,MISC) or a file (JSON list, labels/ner.json, "
+        "one a line); default: MultiNERD's types for data with MultiNERD's ids, any for tag strings",
+    ),
+    dedupe: bool = typer.Option(
+        False, "--dedupe", help="Drop exact duplicate sentences from train (dev and test keep theirs)"
+    ),
+    allow_no_train: bool = typer.Option(
+        False, "--allow-no-train", help="Convert evaluation data only: no training sentences is not an error"
+    ),
 ):
     use_files = loader == Loader.files or (loader == Loader.auto and is_local(source))
     rows = read_files(Path(source), lang) if use_files else read_hub(source, lang)
-    progress = tqdm(unit=" sent", unit_scale=True, desc="converting", mininterval=1.0, file=sys.stderr)
+    # A local folder read through datasets is an input too.
+    inputs = [Path(source)] if use_files or Path(source).exists() else []
+    # delay: none at all for a run that stops at once, so that a failure is the one line it prints
+    progress = tqdm(unit=" sent", unit_scale=True, desc="converting", mininterval=1.0, delay=1.0, file=sys.stderr)
     try:
         report = convert(
             rows,
@@ -96,24 +143,35 @@ def main(
             dev_sample_size=dev_sample,
             on_row=progress.update,
             source=source,
+            labels=parse_labels(labels),
+            dedupe=dedupe,
+            require_train=not allow_no_train,
+            inputs=inputs,
         )
     except InvalidRow as err:
         progress.close()
         fail(f"{err}. Fix the data, or pass --skip-invalid to skip bad rows and count them.")
-    except SourceError as err:
+    except (SourceError, OutputError, NoTrainingSentences) as err:
         progress.close()
         fail(str(err))
+    except OSError as err:
+        progress.close()
+        fail(os_error_message(err, output))
     progress.close()
     print_report(report)
     done = {split: report["splits"][split]["sentences"] for split in SPLITS}
     skipped = sum(report["splits"][split]["skipped"] for split in SPLITS)
+    dropped = report["splits"]["train"]["deduplicated"]
     msg.good(
         f"Wrote {output}: "
         + ", ".join(f"{n:,} {split}" for split, n in done.items())
-        + f" docs; {skipped:,} rows skipped; report in {output / 'report.json'}"
+        + f" docs; {skipped:,} rows skipped; {dropped:,} duplicates dropped; report in {output / 'report.json'}"
     )
-    if not done["train"]:
-        msg.warn("No training sentences: the source has no train split for these languages.")
+    if report["unknown_languages"]:
+        msg.warn(
+            f"Languages that are not MultiNERD's: {', '.join(report['unknown_languages'])} (in the report's "
+            "unknown_languages); check their codes if they should be one of them."
+        )
 
 
 if __name__ == "__main__":

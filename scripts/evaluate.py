@@ -25,6 +25,7 @@ from wasabi import msg
 
 from multinerd.cli import fail
 from multinerd.corpus import read_docs
+from multinerd.gpu import require_gpu, use_gpu_annotation_settings
 from multinerd.scoring import MODES, Sequences, Tags, add_tags, doc_tags, render_markdown, score_tags
 
 app = typer.Typer(add_completion=False)
@@ -63,10 +64,10 @@ def evaluate(nlp: Language, test_dir: Path, batch_size: Optional[int] = None, pr
     Raises ValueError if there is nothing to score."""
     by_lang: Dict[str, Sequences] = {}
     for lang, folder in language_folders(test_dir):
-        docs = read_docs(folder, nlp.vocab)
-        if progress:
-            docs = tqdm(docs, desc=f"evaluating {lang}", unit=" sent", mininterval=1.0, file=sys.stderr, leave=False)
-        for gold_tags, predicted_tags in predict_tags(nlp, docs, batch_size):
+        scored = predict_tags(nlp, read_docs(folder, nlp.vocab), batch_size)
+        if progress:  # counts sentences as they are scored, and shows each language's total when done
+            scored = tqdm(scored, desc=f"evaluating {lang}", unit=" sent", mininterval=1.0, file=sys.stderr)
+        for gold_tags, predicted_tags in scored:
             add_tags(by_lang, lang, gold_tags, predicted_tags)
     return score_tags(by_lang)
 
@@ -84,13 +85,15 @@ def load_pipeline(model: str, gpu_id: int) -> Language:
         )
     if gpu_id >= 0:
         try:
-            spacy.require_gpu(gpu_id)
+            require_gpu(gpu_id)
         except Exception as err:  # no cupy, no such device
             fail(f"Can't use GPU {gpu_id}: {err}. Pass --gpu-id -1 for the CPU.")
     try:
         nlp = spacy.load(model)
     except Exception as err:
         fail(f"Can't load the pipeline {model}: {err}")
+    if gpu_id >= 0:
+        use_gpu_annotation_settings(nlp)
     factories = {nlp.get_pipe_meta(name).factory for name in nlp.pipe_names}
     if not factories & set(ENTITY_FACTORIES):
         msg.warn(

@@ -3,8 +3,9 @@
 Finds the wheel that `spacy project run package` built (packages/xx_multinerd-<version>/dist/),
 installs it with pip (into the current environment, or with --target into a folder), then in a
 fresh Python process, outside this repository and offline, runs `spacy.load("xx_multinerd")` on
-one sentence in each of the 10 languages and prints the entities found, where the package
-was loaded from and the test scores its meta.json carries.
+one sentence in each of the 10 languages and prints which data the model was trained on (and
+that the sample's model is a demonstration), the entities found, where the package was loaded
+from and the test scores its meta.json carries.
 """
 
 import os
@@ -51,6 +52,7 @@ result = {
     "tokenizer": type(nlp.tokenizer).__module__ + "." + type(nlp.tokenizer).__name__,
     "labels": list(nlp.get_pipe("ner").labels) if "ner" in nlp.pipe_names else [],
     "test_scores": {},
+    "trained_on": nlp.meta.get("multinerd", {}),
     "docs": {},
 }
 # The overall test F1 scores scripts/package_meta.py put in the meta, those there are.
@@ -85,6 +87,18 @@ def describe_scores(scores: Dict[str, Optional[float]]) -> str:
         return "none in the package's meta (run `spacy project run evaluate` before `package`)"
     return ", ".join(
         f"{SCORE_NAMES[key]} " + (f"{100 * value:.2f}" if value is not None else "n/a") for key, value in scores.items()
+    )
+
+
+def describe_training(trained_on: Dict) -> str:
+    """Which data the model was trained on, from its meta's `multinerd` section (scripts/package_meta.py)."""
+    dataset = trained_on.get("dataset") or "data its meta does not name"
+    sentences = trained_on.get("train_sentences")
+    languages = ", ".join(trained_on.get("languages") or [])
+    return (
+        f"Trained on {dataset}"
+        + (f", {sentences:,} training sentences" if sentences else "")
+        + (f" in {languages}" if languages else "")
     )
 
 
@@ -164,6 +178,13 @@ def main(
         f'spacy.load("{package}") works in a fresh process: version {result["version"]}, '
         f"pipeline {result['pipeline']}, {len(result['labels'])} labels"
     )
+    print(describe_training(result["trained_on"]))
+    if result["trained_on"].get("demonstration"):
+        msg.warn(
+            "A demonstration model: trained on the project's small hand-written sample, not on MultiNERD, so the "
+            "entities below show that the package works, not how well a real model tags. For that: "
+            "spacy project run all . --vars.dataset=Babelscape/multinerd"
+        )
     for lang, doc in result["docs"].items():
         ents = ", ".join(f"{text} ({label})" for text, label, _, _ in doc["ents"]) or "(none)"
         print(f"{lang}  {doc['text']}\n    entities: {ents}")

@@ -215,6 +215,8 @@ def build_meta(
         "tokenization": TOKENIZATION,
         "evaluated_on": "test split" if (scores or seqeval) else None,
         "train_sentences": train.get("sentences"),
+        # Trained on the bundled sample: it shows the pipeline works, not how well it tags.
+        "demonstration": is_bundled_sample(dataset),
         "seed": report.get("seed"),
         "dev_sample_scores": dev_scores,
     }

@@ -1,5 +1,6 @@
 """Helpers shared by the converter's tests (test_readers, test_convert, test_convert_cli, test_roundtrip)."""
 
+import hashlib
 import json
 import os
 import subprocess
@@ -9,6 +10,7 @@ from pathlib import Path
 from typing import Iterable, List, Optional, Sequence, Tuple
 
 from spacy.vocab import Vocab
+from typer.testing import CliRunner
 
 from multinerd.corpus import convert, read_docs
 from multinerd.readers import read_files
@@ -115,3 +117,34 @@ def run_cli_all(jobs: dict, tmp: Path, parallel: int = 4) -> dict:
 def flat(text: str) -> str:
     """Output with line breaks folded into spaces: wasabi wraps long messages at 80 columns."""
     return " ".join(text.split())
+
+
+def tree_digest(path: Path) -> str:
+    """A digest of a file, or of a folder's every path and every file's bytes ("" if missing):
+    equal digests, byte-identical trees."""
+    if not path.exists():
+        return ""
+    digest = hashlib.sha256()
+    for item in [path] if path.is_file() else sorted(path.rglob("*")):
+        digest.update(item.relative_to(path).as_posix().encode() + b"\0")
+        if item.is_file():
+            digest.update(hashlib.sha256(item.read_bytes()).digest())
+    return digest.hexdigest()
+
+
+def convert_in_process(*args) -> Tuple[int, str, str]:
+    """scripts/convert.py's command line, run in this process (no start-up cost): (exit code,
+    stdout, stderr). An exception other than the exit is re-raised: a user would see a traceback."""
+    import convert as convert_script
+
+    result = CliRunner().invoke(convert_script.app, [str(arg) for arg in args])
+    if result.exception is not None and not isinstance(result.exception, SystemExit):
+        raise result.exception
+    return result.exit_code, result.stdout, result.stderr
+
+
+def failure_line(stderr: str) -> str:
+    """The one line a failed run printed (stderr must hold nothing else)."""
+    lines = [line for line in stderr.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("✘"), stderr
+    return lines[0]

@@ -80,17 +80,18 @@ def test_label_map_is_multinerds():
 
 
 def test_every_label_id_and_its_tag_string_convert_to_the_entity_type(tmp_path):
-    rows = []
-    for k, label in enumerate(TYPES):
-        rows.append({"tokens": ["a", "b", "c", "d"], "ner_tags": [0, 2 * k + 1, 2 * k + 2, 0], "lang": "en"})
-        rows.append({"tokens": ["a", "b", "c", "d"], "ner_tags": ["O", f"B-{label}", f"I-{label}", "O"], "lang": "en"})
-    rows.append({"tokens": [f"t{i}" for i in range(31)], "ner_tags": list(range(31)), "lang": "en"})
-    write_jsonl(tmp_path / "src" / "test_en.jsonl", rows)
-    report = convert_source(tmp_path / "src", tmp_path / "corpus")
+    """Ids in one file, tag strings in another (a file writes its tags one way)."""
+    ids = [{"tokens": ["a", "b", "c", "d"], "ner_tags": [0, 2 * k + 1, 2 * k + 2, 0], "lang": "en"} for k in range(15)]
+    ids.append({"tokens": [f"t{i}" for i in range(31)], "ner_tags": list(range(31)), "lang": "en"})
+    strings = [{"tokens": ["a", "b", "c", "d"], "ner_tags": ["O", f"B-{label}", f"I-{label}", "O"], "lang": "en"}
+               for label in TYPES]  # fmt: skip
+    write_jsonl(tmp_path / "src" / "a" / "test_en.jsonl", ids)
+    write_jsonl(tmp_path / "src" / "b" / "test_en.jsonl", strings)
+    report = convert_source(tmp_path / "src", tmp_path / "corpus", require_train=False)
     got = [summary(d)[1] for d in docs(tmp_path / "corpus" / "test")]
     for k, label in enumerate(TYPES):
-        assert got[2 * k] == got[2 * k + 1] == [(1, 3, label)]
-    assert got[-1] == [(2 * k + 1, 2 * k + 3, label) for k, label in enumerate(TYPES)]
+        assert got[k] == got[16 + k] == [(1, 3, label)]
+    assert got[15] == [(2 * k + 1, 2 * k + 3, label) for k, label in enumerate(TYPES)]
     assert report["splits"]["test"]["entities"] == {label: 3 for label in TYPES}
     labels = json.loads((tmp_path / "corpus" / "labels" / "ner.json").read_text())
     assert set(labels["1"]) == set(TYPES)
@@ -168,12 +169,17 @@ def test_bio_repairs_are_made_and_counted(tmp_path):
         [
             {"tokens": ["a", "b", "c", "d"], "ner_tags": ["I-PER", "I-PER", "O", "I-LOC"], "lang": "en"},  # 2 repairs
             {"tokens": ["a", "b", "c"], "ner_tags": ["B-PER", "I-LOC", "I-LOC"], "lang": "en"},  # type change: 1 repair
+        ],
+    )
+    write_jsonl(
+        tmp_path / "src" / "ids" / "dev_en.jsonl",
+        [
             {"tokens": ["a", "b", "c"], "ner_tags": [1, 2, 2], "lang": "en"},  # well formed: none
             {"tokens": ["a", "b"], "ner_tags": [2, 4], "lang": "en"},  # I-PER at start, then I-ORG: 2 repairs
         ],
     )
     write_jsonl(tmp_path / "src" / "dev_de.jsonl", [{"tokens": ["a", "b"], "ner_tags": ["O", "I-MISC"], "lang": "de"}])
-    report = convert_source(tmp_path / "src", tmp_path / "corpus")
+    report = convert_source(tmp_path / "src", tmp_path / "corpus", require_train=False, labels=TYPES + ["MISC"])
     assert report["splits"]["dev"]["languages"]["en"]["repaired"] == 5
     assert report["splits"]["dev"]["languages"]["de"]["repaired"] == 1
     assert report["splits"]["dev"]["repaired"] == 6
@@ -228,6 +234,8 @@ def test_report_counts(tmp_path):
         "entities": {"LOC": 2, "PER": 1},
         "repaired": 0,
         "skipped": 1,
+        "duplicates": 0,
+        "deduplicated": 0,
     }
     assert train["languages"]["zh"] == {
         "sentences": 1,
@@ -235,7 +243,11 @@ def test_report_counts(tmp_path):
         "entities": {"PER": 1},
         "repaired": 0,
         "skipped": 0,
+        "duplicates": 0,
+        "deduplicated": 0,
     }
+    assert report["splits"]["dev"]["languages"]["de"]["duplicates"] == 2  # the same row three times
+    assert report["splits"]["dev"]["languages"]["de"]["in_train"] == 0
     assert train["entities"] == {"LOC": 2, "PER": 2}
     assert train["shards"] == 2
     assert report["splits"]["dev"]["sample"] == 2 and report["splits"]["dev"]["sentences"] == 3
@@ -264,7 +276,7 @@ def test_chinese_is_cut_into_characters_with_b_on_the_first_piece_and_no_spaces(
             {"tokens": ["The", "Yangtze", "River"], "ner_tags": [0, 5, 6], "lang": "en"},
         ],
     )
-    convert_source(tmp_path / "src", tmp_path / "corpus")
+    convert_source(tmp_path / "src", tmp_path / "corpus", require_train=False)
     first, second = docs(tmp_path / "corpus" / "test" / "zh")
     assert [t.text for t in first] == ["鲁", "迅", "的", "《", "阿", "Q", "正", "传", "》", "写", "于", "2008", "年"]
     assert [t.ent_iob_ + "-" + t.ent_type_ if t.ent_type_ else "O" for t in first] == [
@@ -332,7 +344,7 @@ def test_dev_and_test_keep_source_order_per_language(tmp_path):
         row for pair in zip(rows_for("en", 9), rows_for("ru", 9)) for row in pair
     ]  # languages interleaved in one file
     write_jsonl(tmp_path / "src" / "test" / "test_mixed.jsonl", mixed)
-    convert_source(tmp_path / "src", tmp_path / "corpus", shard_size=7, seed=5)
+    convert_source(tmp_path / "src", tmp_path / "corpus", shard_size=7, seed=5, require_train=False)
     corpus = tmp_path / "corpus"
     assert names(corpus / "dev" / "en") == [f"en{i}" for i in range(30)]
     assert names(corpus / "dev" / "pl") == [f"pl{i}" for i in range(12)]
@@ -348,7 +360,7 @@ def test_dev_sample_is_a_bounded_seeded_sample_of_dev(tmp_path, size):
     dev = {f"en{i}" for i in range(30)} | {f"pl{i}" for i in range(12)}
     samples = []
     for run, seed in (("a", 0), ("b", 0), ("c", 9)):
-        report = convert_source(tmp_path / "src", tmp_path / run, seed=seed, dev_sample_size=size)
+        report = convert_source(tmp_path / "src", tmp_path / run, seed=seed, dev_sample_size=size, require_train=False)
         sample = names(tmp_path / run / "dev_sample")
         assert len(sample) == len(set(sample)) == min(size, 42) == report["splits"]["dev"]["sample"]
         assert set(sample) <= dev
@@ -432,7 +444,7 @@ def test_a_failed_conversion_into_a_new_folder_leaves_no_files(tmp_path):
 def test_a_successful_conversion_replaces_the_previous_outputs(tmp_path, previous_corpus):
     corpus, before = previous_corpus
     write_jsonl(tmp_path / "next" / "val" / "val_pl.jsonl", rows_for("pl", 3))
-    report = convert_source(tmp_path / "next", corpus)
+    report = convert_source(tmp_path / "next", corpus, require_train=False)
     after = snapshot(corpus)
     assert after["keep.txt"] == before["keep.txt"]  # not the converter's: left alone
     assert not any(key.startswith(("train/0", "dev/en", "test/de")) for key in after)  # stale shards are gone
@@ -456,8 +468,8 @@ def test_skip_invalid_counts_every_bad_row_so_rows_in_equal_docs_out_plus_skippe
     )
     write_jsonl(tmp_path / "src" / "dev.jsonl", good[:5] + bad + good[5:])
     with pytest.raises(InvalidRow):
-        convert_source(tmp_path / "src", tmp_path / "corpus")
-    report = convert_source(tmp_path / "src", tmp_path / "corpus", skip_invalid=True)
+        convert_source(tmp_path / "src", tmp_path / "corpus", require_train=False)
+    report = convert_source(tmp_path / "src", tmp_path / "corpus", skip_invalid=True, require_train=False)
     dev = report["splits"]["dev"]
     assert (dev["sentences"], dev["skipped"], dev["rows_in"]) == (10, 6, 16)
     assert names(tmp_path / "corpus" / "dev") == [f"en{i}" for i in range(10)]
@@ -466,7 +478,7 @@ def test_skip_invalid_counts_every_bad_row_so_rows_in_equal_docs_out_plus_skippe
 def test_rows_of_an_iterable_need_not_come_from_files(tmp_path):
     """convert() takes any iterable of Rows (what read_hub yields)."""
     rows = [Row(["Ada", "Lovelace"], ["B-PER", "I-PER"], "en", "test", "mem row 0")]
-    report = convert(iter(rows), tmp_path / "corpus")
+    report = convert(iter(rows), tmp_path / "corpus", require_train=False)
     assert report["splits"]["test"]["sentences"] == 1
     assert [summary(d) for d in docs(tmp_path / "corpus" / "test" / "en")] == [(["Ada", "Lovelace"], [(0, 2, "PER")])]
 
@@ -490,8 +502,11 @@ def test_a_language_that_is_not_a_plain_code_is_refused(lang):
         multinerd.corpus.RowValidator()(Row(["a"], [0], lang, "dev", "x.jsonl:1"))
 
 
-def test_regional_language_codes_pass():
-    assert multinerd.corpus.RowValidator()(Row(["a"], [0], "pt-BR", "dev", "x.jsonl:1")).lang == "pt-BR"
+@pytest.mark.parametrize(
+    "code, lang", [("pt-BR", "pt"), ("EN", "en"), ("ZH", "zh"), ("zh-CN", "zh"), ("zh_Hans", "zh"), ("deu", "de")]
+)
+def test_language_codes_are_normalised(code, lang):
+    assert multinerd.corpus.RowValidator()(Row(["a"], [0], code, "dev", "x.jsonl:1")).lang == lang
 
 
 def test_a_byte_order_mark_before_the_first_row_is_ignored(tmp_path):

@@ -1,5 +1,8 @@
 """scripts/convert.py as a program: every bad input stops it with a message naming the file and line
-(or row), --skip-invalid counts them instead, and the TSV and datasets paths work end to end.
+(or row), --skip-invalid counts them instead, and the TSV and datasets paths work end to end; and
+probes of issue 10 (output folder = dataset, a filter keeping nothing, CoNLL-2003 columns, a tag
+typo among ids, language spellings, an output that is a file): one line and every input and
+earlier output byte-identical, or a complete corpus.
 
 Each case is a separate `python scripts/convert.py` process; a module fixture runs them side by side
 and the tests then check their results, so spaCy's slow start-up is paid in parallel.
@@ -12,7 +15,18 @@ from pathlib import Path
 import pyarrow
 import pyarrow.parquet
 import pytest
-from convert_helpers import SAMPLE, docs, flat, jsonl_rows, run_cli_all, write_jsonl, write_tsv
+from convert_helpers import (
+    SAMPLE,
+    convert_source,
+    docs,
+    flat,
+    jsonl_rows,
+    run_cli_all,
+    summary,
+    tree_digest,
+    write_jsonl,
+    write_tsv,
+)
 
 EN = {"tokens": ["Ada", "Lovelace", "met", "Babbage"], "ner_tags": [1, 2, 0, 1], "lang": "en"}
 TSV_OK = [
@@ -96,11 +110,53 @@ def skip_invalid_input(root: Path):
     return src, {"train": (8, 4), "dev": (11, 2), "test": (3, 1)}
 
 
+def issue_probes(root: Path):
+    """name -> (args, the paths that must stay byte-identical if it fails, what its one line says;
+    None for a run that must succeed)."""
+    probes = {}
+    good = root / "good"
+    write_jsonl(
+        good / "train" / "train_en.jsonl", [EN, {"tokens": ["Rome", "is", "old"], "ner_tags": [5, 0, 0], "lang": "en"}]
+    )
+    write_jsonl(good / "test" / "test_en.jsonl", [EN])
+
+    dataset = root / "dataset"
+    shutil.copytree(good, dataset)
+    probes["output folder is the dataset folder"] = ([dataset, dataset], [dataset], [str(dataset), "outside"])
+    out = root / "corpus"  # an earlier run's
+    convert_source(good, out, n_buckets=2)
+    probes["a filter that keeps nothing"] = ([good, out, "--langs", "xx"], [good, out], ["--langs xx", "en"])
+    conll = root / "conll" / "train.txt"
+    conll.parent.mkdir()
+    conll.write_text("-DOCSTART-\t-X-\t-X-\tO\n\nEU\tNNP\tB-NP\tB-ORG\nrejects\tVBZ\tB-VP\tO\n\n", encoding="utf8")
+    probes["CoNLL-2003 columns"] = (
+        [conll, root / "out" / "conll", "--lang", "en"],
+        [conll.parent],
+        [f"{conll}:3", "CoNLL-2003"],
+    )
+    typo = write_jsonl(
+        root / "typo" / "train_en.jsonl",
+        [EN, {"tokens": ["Bob", "Smith"], "ner_tags": ["B-PRE", "I-PER"], "lang": "en"}],
+    )
+    probes["a tag typo among ids"] = ([typo.parent, root / "out" / "typo"], [typo.parent], [f"{typo}:2", "'B-PRE'"])
+    spellings = root / "spellings" / "train.jsonl"
+    write_jsonl(spellings, [{**EN, "lang": "EN"}, {"tokens": ["北京"], "ner_tags": [5], "lang": "ZH"},
+                            {"tokens": ["上海"], "ner_tags": [5], "lang": "zh-CN"}, EN])  # fmt: skip
+    probes["language spellings"] = ([spellings.parent, root / "out" / "spellings"], [], None)
+    afile = root / "afile"
+    afile.write_text("not a folder")
+    probes["output is a file"] = ([good, afile], [afile, good], [str(afile), "folder"])
+    return probes
+
+
 @pytest.fixture(scope="module")
 def runs(tmp_path_factory):
     """name -> (exit status, output, output folder, expectation 1, expectation 2), all cases run side by side."""
     root = tmp_path_factory.mktemp("cli")
     jobs, expect = {}, {}
+    for name, (args, keeps, says) in issue_probes(root / "probes").items():
+        jobs[name] = args
+        expect[name] = (args[1], {path: tree_digest(path) for path in keeps}, says)
     for name, (source, args, where, says) in bad_inputs(root / "in").items():
         out = root / "out" / name.replace(" ", "_")
         jobs[name], expect[name] = [source, out, *args], (out, where, says)
@@ -180,3 +236,33 @@ def test_datasets_loader_on_a_local_hub_layout_folder(runs):
             assert report["splits"][split]["languages"][lang]["sentences"] == n
     assert sorted(p.name for p in (out / "test").iterdir()) == ["en", "pl", "zh"]
     assert len(docs(out / "train")) == report["splits"]["train"]["sentences"]
+
+
+# As processes, those where the process matters (one line and no traceback on stderr, no progress
+# bar); test_convert_rules.py runs every rule through the same command line in-process.
+ISSUE_PROBES = ["output folder is the dataset folder", "a filter that keeps nothing", "CoNLL-2003 columns",
+                "a tag typo among ids", "output is a file"]  # fmt: skip
+
+
+@pytest.mark.parametrize("name", ISSUE_PROBES)
+def test_issue_probes_that_must_fail_print_one_line_and_change_nothing(runs, name):
+    returncode, output, out, before, says = runs[name]
+    assert returncode == 1, output
+    lines = [line for line in output.splitlines() if line.strip()]
+    assert len(lines) == 1 and lines[0].startswith("✘"), output  # no traceback, no progress bar
+    for words in says:
+        assert words in lines[0], lines[0]
+    assert {path: tree_digest(path) for path in before} == before  # inputs and earlier outputs, byte for byte
+
+
+def report_of(out: Path) -> dict:
+    return json.loads((out / "report.json").read_text(encoding="utf8"))
+
+
+def test_issue_probe_language_spellings_are_one_language_and_chinese_is_cut(runs):
+    returncode, output, out, _, _ = runs["language spellings"]
+    assert returncode == 0, output
+    report = report_of(out)
+    assert {lang: c["sentences"] for lang, c in report["splits"]["train"]["languages"].items()} == {"en": 2, "zh": 2}
+    assert report["unknown_languages"] == []
+    assert sorted(summary(d)[0] for d in docs(out / "train") if d[0].text in "北上") == [["上", "海"], ["北", "京"]]

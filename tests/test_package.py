@@ -9,7 +9,7 @@ from pathlib import Path
 
 import package_meta as pm
 import pytest
-from install_package import find_wheel
+from install_package import describe_training, find_wheel
 from spacy.cli.package import generate_readme
 from spacy.schemas import ModelMetaSchema, validate
 from typer.testing import CliRunner
@@ -146,6 +146,8 @@ def test_meta_custom_block(meta):
     assert custom["transformer"] == "bert-base-multilingual-cased"
     assert custom["train_sentences"] == 100
     assert custom["dev_sample_scores"] == {"ents_f": 0.1, "ents_p": 0.2, "ents_r": 0.05}
+    assert custom["demonstration"] is False
+    assert describe_training(custom).startswith("Trained on Babelscape/multinerd, 100 training sentences in de, en")
 
 
 def test_model_card_spacy_writes_from_the_meta(meta):
@@ -186,6 +188,9 @@ def test_sample_trained_cnn_model():
     assert meta["multinerd"]["langs"] == "de,zh" and meta["multinerd"]["languages"] == ["de", "zh"]
     assert meta["multinerd"]["transformer"] is None
     assert "2 languages" in meta["description"] and "not trained on MultiNERD itself" in meta["description"]
+    # the install step's demo says which data it was trained on, and that it is a demonstration
+    assert meta["multinerd"]["demonstration"] is True
+    assert "assets/multinerd_sample" in describe_training(meta["multinerd"])
     assert [source["name"] for source in meta["sources"]][0] == "MultiNERD"
     assert not any("bert" in source["name"] for source in meta["sources"])
     assert meta["performance"] == {}

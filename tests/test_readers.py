@@ -351,3 +351,42 @@ def test_read_hub_unknown_dataset_is_a_source_error(tmp_path, datasets_cache, mo
     monkeypatch.setenv("HF_HUB_OFFLINE", "1")
     with pytest.raises(SourceError, match="couldn't load 'nobody-xyz/not-a-dataset' with datasets.load_dataset"):
         list(read_hub("nobody-xyz/not-a-dataset"))
+
+
+# --- formats recognised, not guessed --------------------------------------------------------------
+
+
+def test_a_line_without_a_token_index_far_into_a_tsv_file_is_a_problem_row(tmp_path):
+    path = write_tsv(tmp_path / "train.tsv", DE)
+    with path.open("a", encoding="utf8") as f:
+        f.write("\nBerlin\tB-LOC\tx\n")  # line 16: the first column is not an index
+    rows = list(read_files(path, "de"))
+    assert as_tuples(rows[:3]) == [(t, g, "de", "train") for t, g in DE]
+    assert rows[3].where == f"{path}:16" and "not the token's index" in rows[3].problem
+
+
+@pytest.mark.parametrize("separator", ["-DOCSTART-\t-X-\t-X-\tO", "0\t-DOCSTART-\tO", "-DOCSTART-\tO"])
+def test_docstart_lines_end_a_sentence_and_are_none(tmp_path, separator):
+    path = tmp_path / "train.tsv"
+    path.write_text(f"{separator}\n\n0\tRome\tB-LOC\n{separator}\n0\tParis\tB-LOC\n\n{separator}\n", encoding="utf8")
+    assert [(list(r.tokens), r.where) for r in read_files(path, "it")] == [
+        (["Rome"], f"{path}:3"),
+        (["Paris"], f"{path}:5"),
+    ]
+
+
+def test_json_lines_whose_rows_are_arrays_stay_json_lines(tmp_path):
+    path = tmp_path / "train.jsonl"
+    path.write_text('[["a"], [0]]\n{"tokens": ["b"], "ner_tags": [0]}\n', encoding="utf8")
+    rows = list(read_files(path))
+    assert [r.where for r in rows] == [f"{path}:1", f"{path}:2"]
+    assert "not a row" in rows[0].problem and rows[1].problem is None
+
+
+def test_a_json_array_of_rows_with_a_byte_order_mark(tmp_path):
+    path = tmp_path / "dev_pl.json"
+    path.write_bytes(b"\xef\xbb\xbf  " + json.dumps([{"tokens": ["Warszawa"], "ner_tags": [5]}, [1]]).encode())
+    rows = list(read_files(path))
+    assert as_tuples(rows[:1]) == [(["Warszawa"], [5], "pl", "dev")]
+    assert rows[1].where == f"{path}: row 1" and "not a row" in rows[1].problem
+    assert {r.source for r in rows} == {str(path)}

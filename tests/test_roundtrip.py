@@ -38,24 +38,29 @@ def token(lang):
 
 
 @st.composite
-def sentence(draw, lang):
-    """(tokens, well-formed BIO tags, the tags as written: MultiNERD ids where there is one, else strings)."""
+def sentence(draw, lang, labels=LABELS, as_ids=False):
+    """(tokens, well-formed BIO tags, the tags as written: MultiNERD's ids if `as_ids`, else strings)."""
     tokens, tags = [], []
-    for label in draw(st.lists(st.one_of(st.none(), LABELS), min_size=1, max_size=6)):
+    for label in draw(st.lists(st.one_of(st.none(), labels), min_size=1, max_size=6)):
         n = draw(st.integers(1, 3))
         tokens += draw(st.lists(token(lang), min_size=n, max_size=n))
         tags += ["O"] * n if label is None else [f"B-{label}"] + [f"I-{label}"] * (n - 1)
-    written = [TAG_IDS[t] if t in TAG_IDS and draw(st.booleans()) else t for t in tags]
-    return tokens, tags, written
+    return tokens, tags, [TAG_IDS[t] for t in tags] if as_ids else tags
 
 
 @st.composite
 def corpora(draw):
-    """Sentences by (split, language), in the order they are written."""
+    """Sentences by (split, language), in the order they are written: either in MultiNERD's label
+    set, each file written as its ids or as tag strings, or in any label set, as strings."""
+    multinerd = draw(st.booleans())
     data = {}
     for lang in draw(st.lists(st.sampled_from(LANGS), min_size=1, max_size=4, unique=True)):
         for split in ("train", "val", "test"):
-            data[split, lang] = draw(st.lists(sentence(lang), max_size=5))
+            if multinerd:
+                file_sentence = sentence(lang, st.sampled_from(ENTITY_TYPES), draw(st.booleans()))
+            else:
+                file_sentence = sentence(lang)
+            data[split, lang] = draw(st.lists(file_sentence, max_size=5))
     return data
 
 
@@ -82,15 +87,14 @@ def expected_doc(lang, tokens, tags):
     return (list(tokens), spans_of(tags)), " ".join(tokens)
 
 
-EDGE_CASES = {
+MULTINERD_EDGE_CASES = {
     ("val", "zh"): [
-        (
-            ["鲁迅", "的", "阿Q正传", "2008年", "LOC"],
-            ["B-PER", "O", "B-MEDIA", "B-TIME", "O"],
-            [1, 0, 21, "B-TIME", "O"],
-        )
+        (["鲁迅", "的", "阿Q正传", "2008年", "LOC"], ["B-PER", "O", "B-MEDIA", "B-TIME", "O"], [1, 0, 21, 27, 0])
     ],
-    ("train", "en"): [(["LOC", "x", "Ä́"], ["B-O", "I-O", "B-LOC"], ["B-O", "I-O", 5])]
+    ("test", "zh"): [(["上海"], ["B-LOC"], ["B-LOC"])],  # tag strings in another file
+}
+OTHER_LABELS_EDGE_CASES = {
+    ("train", "en"): [(["LOC", "x", "Ä́"], ["B-O", "I-O", "B-LOC"], ["B-O", "I-O", "B-LOC"])]
     * 2,  # a duplicate, and label "O"
     ("test", "ru"): [(["Москва"], ["B-ä́"], ["B-ä́"])],
 }
@@ -98,14 +102,15 @@ EDGE_CASES = {
 
 @settings(max_examples=30, deadline=None, suppress_health_check=[HealthCheck.too_slow, HealthCheck.data_too_large])
 @given(data=corpora(), shard_size=st.integers(1, 4), seed=st.integers(0, 2**32 - 1))
-@example(data=EDGE_CASES, shard_size=1, seed=0)
+@example(data=MULTINERD_EDGE_CASES, shard_size=1, seed=0)
+@example(data=OTHER_LABELS_EDGE_CASES, shard_size=1, seed=0)
 def test_any_valid_input_round_trips(data, shard_size, seed):
     with tempfile.TemporaryDirectory() as tmp:
         src, out = Path(tmp) / "src", Path(tmp) / "corpus"
         for (split, lang), sentences in data.items():
             rows = [{"tokens": tokens, "ner_tags": written, "lang": lang} for tokens, _, written in sentences]
             write_jsonl(src / split / f"{split}_{lang}.jsonl", rows)
-        report = convert(read_files(src), out, shard_size=shard_size, seed=seed, dev_sample_size=3)
+        report = convert(read_files(src), out, shard_size=shard_size, seed=seed, dev_sample_size=3, require_train=False)
         expected = {
             key: [expected_doc(key[1], tokens, tags) for tokens, tags, _ in sentences]
             for key, sentences in data.items()
@@ -134,7 +139,7 @@ def sentences(draw):
     out = []
     for _ in range(draw(st.integers(1, 6))):
         lang = draw(st.sampled_from(LANGS))
-        tokens, _, written = draw(sentence(lang))
+        tokens, _, written = draw(sentence(lang, st.sampled_from(ENTITY_TYPES), as_ids=True) | sentence(lang))
         out.append(RowValidator()(Row(tokens, written, lang, "dev", "test")))
     return out
 
@@ -168,3 +173,60 @@ def test_shard_writer_writes_what_docbin_add_writes(sentences):
             assert [(t.ent_iob_, t.ent_type_) for t in a] == [(t.ent_iob_, t.ent_type_) for t in b]
             assert [(e.start, e.end, e.label_) for e in a.ents] == [(e.start, e.end, e.label_) for e in b.ents]
             assert a.text == b.text and a.has_unknown_spaces == b.has_unknown_spaces is False
+
+
+# --- the accounting identity: sentences in = docs out + skipped + deduplicated --------------------
+
+POOL = [  # (tokens, tags, lang): few sentences, so that duplicates are common
+    (["Ada", "Lovelace"], [1, 2], "en"),
+    (["Rome"], [5], "en"),
+    (["Köln", "liegt", "am", "Rhein"], [5, 0, 0, 5], "de"),
+    (["北京", "很大"], [5, 0], "zh"),
+    (["北京很", "大"], [5, 0], "zh"),  # the same sentence once cut into characters
+]
+INVALID = [  # (tokens, tags, lang): each is skipped with --skip-invalid
+    (["a", "b"], [0], "en"),  # lengths differ
+    (["a"], [99], "en"),  # no such id
+    ([], [], "de"),  # empty
+    (["a"], ["B-PER"], "en"),  # a string tag among ids
+    ([" "], [0], "zh"),  # a blank token
+    (["a"], [0], None),  # no language
+    (["a"], [0], "e n"),  # not a language code
+]
+ROWS = st.one_of(
+    st.sampled_from(POOL).map(lambda row: ("valid", row)), st.sampled_from(INVALID).map(lambda row: ("invalid", row))
+)
+
+
+@settings(max_examples=40, deadline=None, suppress_health_check=[HealthCheck.too_slow])
+@given(
+    rows=st.lists(st.tuples(st.sampled_from(["train", "dev", "test"]), st.booleans(), ROWS), max_size=30),
+    dedupe=st.booleans(),
+    seed=st.integers(0, 1000),
+)
+def test_sentences_in_equal_docs_out_plus_skipped_plus_deduplicated(rows, dedupe, seed):
+    """A random mix of valid and invalid rows, some in a language the filter leaves out, with
+    --skip-invalid and with or without --dedupe."""
+    first = Row(["Ada"], [1], "en", "train", "row 0")  # a valid training row first: ids are the file's kind
+    stream, expected = [first], {split: Counter() for split in ("train", "dev", "test")}
+    expected["train"]["valid"] += 1
+    for i, (split, filtered, (kind, (tokens, tags, lang))) in enumerate(rows, 1):
+        if filtered:
+            lang = "fr"
+        stream.append(Row(tokens, tags, lang, split, f"row {i}"))
+        expected[split]["filtered" if filtered else kind] += 1
+    with tempfile.TemporaryDirectory() as tmp:
+        out = Path(tmp) / "corpus"
+        report = convert(iter(stream), out, langs=["en", "DE", "zh"], skip_invalid=True, dedupe=dedupe,
+                         n_buckets=2, dev_sample_size=3, seed=seed)  # fmt: skip
+        for split, counts in report["splits"].items():
+            got = [summary(d) for d in docs(out / split)]
+            assert counts["rows_in"] == expected[split]["valid"] + expected[split]["invalid"]
+            assert counts["rows_in"] == len(got) + counts["skipped"] + counts["deduplicated"]
+            assert counts["sentences"] == len(got) and counts["skipped"] == expected[split]["invalid"]
+            assert counts["filtered_out"] == expected[split]["filtered"]
+            distinct = len({repr(doc) for doc in got})
+            if split == "train" and dedupe:
+                assert distinct == len(got) and counts["deduplicated"] == counts["duplicates"]
+            else:
+                assert counts["deduplicated"] == 0 and counts["duplicates"] == len(got) - distinct

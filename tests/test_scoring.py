@@ -310,3 +310,17 @@ def test_cli_failures(tmp_path):
     code, output = run(tmp_path / "model", tmp_path / "hollow", tmp_path / "out")
     assert code == 1 and "spacy project run convert" in output
     assert not (tmp_path / "out").exists()
+    # No GPU here (or no cupy): the GPU path fails before it loads anything, saying what to pass.
+    code, output = run(tmp_path / "model", tmp_path / "test", tmp_path / "out", "--gpu-id", 0)
+    assert code == 1 and "GPU 0" in output and "--gpu-id -1" in output
+    assert not (tmp_path / "out").exists()
+
+
+def test_the_progress_bar_counts_each_languages_sentences(sample_corpus, capsys):
+    """`evaluating de: N sent`, N the sentences scored (it said 0 whatever was scored)."""
+    nlp = spacy.blank("xx")
+    nlp.add_pipe("entity_ruler").add_patterns([{"label": "LOC", "pattern": "Berlin"}])
+    scores = load_cli().evaluate(nlp, sample_corpus / "test", progress=True)
+    shown = capsys.readouterr().err.replace("\r", "\n")
+    for lang, counts in scores["languages"].items():
+        assert counts["sentences"] > 0 and f"evaluating {lang}: {counts['sentences']} sent" in shown, shown

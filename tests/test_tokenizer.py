@@ -2,6 +2,8 @@
 rules, with CJK text cut into characters."""
 
 import json
+import pickle
+import re
 from pathlib import Path
 
 import pytest
@@ -256,3 +258,62 @@ def test_to_bytes_round_trip():
     assert words(copy("N.Y.C.是城市")) == ["N.Y.C.", "是", "城", "市"]
     tokenizer_only = CJKCharTokenizer(spacy.blank("xx").tokenizer).from_bytes(original.tokenizer.to_bytes())
     assert words(tokenizer_only("N.Y.C.是城市")) == ["N.Y.C.", "是", "城", "市"]
+
+
+# --- customised as spaCy's own tokenizer is ---------------------------------------------------------
+
+NEVER = re.compile(r"(?!)")  # matches nothing
+CUSTOMISATIONS = {
+    "infix_finditer": (NEVER.finditer, "well-known 北京"),
+    "prefix_search": (NEVER.search, "(well 北京"),
+    "suffix_search": (NEVER.search, "wow! 北京"),
+    "token_match": (re.compile(r"^foo~bar$").match, "foo~bar 北京"),
+    "url_match": (re.compile(r"^[a-z]+://\S+$").match, "see x://y.z/a-b 北京"),
+    "rules": ({"lol": [{"ORTH": "l"}, {"ORTH": "ol"}]}, "lol 北京"),
+}
+
+
+@pytest.mark.parametrize("name", CUSTOMISATIONS)
+def test_attribute_writes_take_effect_as_on_spacys_own_tokenizer(name):
+    value, text = CUSTOMISATIONS[name]
+    ours, theirs = spacy.blank("xx", config=TOKENIZER), spacy.blank("xx")
+    default = words(ours(text))
+    for nlp in (ours, theirs):
+        setattr(nlp.tokenizer, name, value)
+    assert getattr(ours.tokenizer, name) == getattr(ours.tokenizer.base, name)  # it reached the wrapped tokenizer
+    cut = [piece for word in words(theirs(text)) for piece in split_cjk(word)]  # spaCy's own, then CJK cut
+    assert words(ours(text)) == cut != default
+    # and it is saved with the pipeline (spaCy saves a function's regular expression)
+    again = spacy.blank("xx", config=TOKENIZER)
+    again.tokenizer.from_bytes(ours.tokenizer.to_bytes())
+    assert words(again(text)) == cut
+
+
+def test_special_cases_keep_their_norms_on_cjk_text():
+    ours, theirs = spacy.blank("xx", config=TOKENIZER), spacy.blank("xx")
+    for nlp in (ours, theirs):
+        nlp.tokenizer.add_special_case("NYC", [{"ORTH": "NYC", "NORM": "New York City"}])
+    for text in ("NYC is big", "NYC 很大", "我在 NYC 住"):
+        doc = ours(text)
+        assert [t.norm_ for t in doc if t.text == "NYC"] == ["New York City"], text
+        assert doc.text == text
+    # the other tokens' norms are as spaCy's own
+    assert [(t.text, t.norm_) for t in ours("Hello NYC 你好")] == [
+        ("Hello", "hello"),
+        ("NYC", "New York City"),
+        ("你", "你"),
+        ("好", "好"),
+    ]
+    assert theirs("NYC 很大")[0].norm_ == "New York City"
+
+
+def test_the_wrapper_pickles_with_its_customisations(tmp_path):
+    nlp = spacy.blank("xx", config=TOKENIZER)
+    nlp.tokenizer.add_special_case("NYC", [{"ORTH": "NYC", "NORM": "New York City"}])
+    copy = pickle.loads(pickle.dumps(nlp.tokenizer))
+    assert isinstance(copy, CJKCharTokenizer) and [(t.text, t.norm_) for t in copy("NYC 北京")][:2] == [
+        ("NYC", "New York City"),
+        ("北", "北"),
+    ]
+    nlp.to_disk(tmp_path / "pipeline")
+    assert spacy.load(tmp_path / "pipeline")("NYC 北京")[0].norm_ == "New York City"

@@ -1,5 +1,6 @@
-"""scripts/train.py: an unusable transformer fails at once, on one line, with what to do; and the
-training length follows the corpus size (multinerd.training)."""
+"""scripts/train.py: an unusable transformer fails at once, on one line, with what to do; the
+training length follows the corpus size (multinerd.training); and a GPU gets its own settings
+(multinerd.gpu), the CPU none of them."""
 
 import json
 import math
@@ -12,7 +13,8 @@ import pytest
 from confection import Config
 from spacy.util import load_config
 
-from multinerd.training import TransformerUnavailable, check_transformer, training_overrides
+from multinerd.gpu import gpu_training_overrides, use_gpu_annotation_settings
+from multinerd.training import TransformerUnavailable, check_transformer, run_overrides, training_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN = ROOT / "scripts" / "train.py"
@@ -97,21 +99,44 @@ def test_steps_schedule_and_evaluation_follow_the_corpus_size():
     assert overrides["training.max_steps"] == 1 and overrides["training.optimizer.learn_rate.warmup_steps"] == 1
 
 
-def test_max_steps_and_gpu():
-    overrides = training_overrides(config(), 1_000_000, max_steps=20, gpu_id=0)
+def test_max_steps():
+    overrides = training_overrides(config(), 1_000_000, max_steps=20)
     assert overrides["training.max_steps"] == 20 == overrides["training.optimizer.learn_rate.total_steps"]
     assert overrides["training.optimizer.learn_rate.warmup_steps"] == 5
-    assert overrides["components.transformer.model.mixed_precision"] is True
-    assert "components.transformer.model.mixed_precision" not in training_overrides(config(), 10, gpu_id=-1)
-    # A constant rate: no schedule to stretch; no transformer: no mixed precision.
-    plain = training_overrides(config(schedule=False, transformer=False), 1_000, gpu_id=0)
+    # A constant rate: no schedule to stretch.
+    plain = training_overrides(config(schedule=False, transformer=False), 1_000)
     assert plain == {"training.max_steps": 250, "training.eval_frequency": 50}
+
+
+TRF = ROOT / "configs" / "trf.cfg"
+GPU_KEYS = {"components.transformer.model.mixed_precision", "training.accumulate_gradient"}
+
+
+def test_gpu_settings_apply_on_a_gpu_only():
+    cpu_config, cpu = run_overrides(TRF, {}, 1_000, gpu_id=-1)
+    assert not GPU_KEYS & set(cpu)  # the CPU keeps the config's own settings
+    _, gpu = run_overrides(TRF, {}, 1_000, gpu_id=0)
+    assert gpu["components.transformer.model.mixed_precision"] is True
+    assert gpu["training.accumulate_gradient"] == 1 != cpu_config["training"]["accumulate_gradient"]
+    assert gpu["training.max_steps"] == cpu["training.max_steps"]  # the same batch, so the same steps
+    # No transformer: nothing changes on a GPU.
+    assert not GPU_KEYS & set(run_overrides(ROOT / "configs" / "cnn.cfg", {}, 1_000, gpu_id=0)[1])
+
+
+def test_overrides_given_replace_the_gpu_settings_and_set_the_length():
+    """A benchmark sweeps the GPU settings by passing them: the caller's value stays, and a batch
+    size passed sets the steps."""
+    given = {"training.accumulate_gradient": 2, "training.batcher.size": 64}
+    _, overrides = run_overrides(TRF, given, 6_400, gpu_id=0)
+    assert overrides["training.accumulate_gradient"] == 2
+    assert overrides["components.transformer.model.mixed_precision"] is True
+    assert overrides["training.max_steps"] == 100 == overrides["training.optimizer.learn_rate.total_steps"]
 
 
 @pytest.mark.parametrize("name", ["cnn", "trf"])
 def test_the_configs_overrides_name_settings_that_exist(name):
     project_config = load_config(ROOT / "configs" / f"{name}.cfg")
-    overrides = training_overrides(project_config, 1_000, gpu_id=0)
+    overrides = {**training_overrides(project_config, 1_000), **gpu_training_overrides(project_config)}
     epochs, batch = float(project_config["multinerd"]["epochs"]), int(project_config["training"]["batcher"]["size"])
     assert overrides["training.max_steps"] == math.ceil(epochs * 1_000 / batch)
     for key in overrides:
@@ -119,3 +144,16 @@ def test_the_configs_overrides_name_settings_that_exist(name):
         for part in key.split("."):
             assert part in node, key
             node = node[part]
+
+
+def test_gpu_annotation_settings(tiny_bert):
+    import spacy
+
+    nlp = spacy.blank("xx")
+    nlp.add_pipe("transformer", config={"model": {"name": str(tiny_bert)}})
+    before = nlp.get_pipe("transformer").cfg["max_batch_items"]
+    use_gpu_annotation_settings(nlp, batch_size=300, max_batch_items=before * 2)
+    assert nlp.batch_size == 300 and nlp.get_pipe("transformer").cfg["max_batch_items"] == before * 2
+    plain = spacy.blank("xx")  # no transformer: only the batch
+    use_gpu_annotation_settings(plain, batch_size=300)
+    assert plain.batch_size == 300

@@ -6,22 +6,26 @@ Layout written under the output folder:
     test/<lang>/NNN.spacy
     dev_sample/000.spacy   a seeded random sample of dev, bounded, for evaluation during training
     labels/ner.json        the entity labels, so training initialises without reading the data
-    report.json            per split and language: sentences, tokens, entities per type, repairs, skips
+    report.json            per split and language: sentences, tokens, entities per type, repairs,
+                           skips, exact duplicates (and, for dev and test, sentences also in train)
 
 Memory stays bounded whatever the input size: the training split is shuffled on disk (each
 sentence goes to one of many bucket files at random, then each bucket is shuffled and written),
-dev and test stream straight into shards, and a shard holds at most `shard_size` docs.
-The whole corpus is built in a temporary folder and moved into place only when it is complete,
-so a failed run leaves the previous corpus as it was.
+dev and test stream straight into shards, a shard holds at most `shard_size` docs, and
+duplicates are found from 8 bytes a sentence. The whole corpus is built in a work folder and
+moved into place only when it is complete (`multinerd.staging`), so a failed or killed run
+leaves the previous corpus as it was.
 """
 
+import hashlib
+import marshal
 import os
 import pickle
 import random
 import re
-import shutil
-import tempfile
+from array import array
 from collections import Counter, defaultdict
+from functools import partial
 from pathlib import Path
 from typing import Callable, Dict, Iterable, Iterator, List, NamedTuple, Optional, Sequence
 
@@ -35,8 +39,9 @@ from spacy.tokens._dict_proxies import SpanGroups
 from spacy.vocab import Vocab
 
 from .bio import TAG_PATTERN, repair_bio, spread_tag
-from .labels import MULTINERD_TAGS, SPACELESS_LANGUAGES
+from .labels import ENTITY_TYPES, LANGUAGE_ALIASES, LANGUAGES, MULTINERD_TAGS, SPACELESS_LANGUAGES
 from .readers import SPLITS, Row
+from .staging import check_output, commit, staged
 from .tokenizer import split_cjk
 
 DOCBIN_ATTRS = ["ORTH", "ENT_IOB", "ENT_TYPE"]
@@ -59,26 +64,97 @@ class Sentence(NamedTuple):
 LANG_PATTERN = re.compile(r"^[A-Za-z]{2,3}(?:[-_][A-Za-z0-9]{1,8})*$")
 
 
-class RowValidator:
-    """Validates rows and makes them sentences (`__call__`): tag names, repaired BIO, Chinese cut
-    into characters. Tag strings and language codes found valid are remembered, so that the
-    usual tag costs one dict lookup."""
+def normal_language(code) -> Optional[str]:
+    """A language code as the corpus names it: its language part in lower case, the three-letter
+    codes of MultiNERD's languages as their two-letter ones (EN -> en, zh-CN, zh_Hans, ZH -> zh,
+    pt-BR -> pt, deu -> de); None if it is not a language code."""
+    if not isinstance(code, str) or not LANG_PATTERN.match(code):
+        return None
+    language = re.split("[-_]", code, maxsplit=1)[0].lower()
+    return LANGUAGE_ALIASES.get(language, language)
 
-    def __init__(self):
-        # Tag names by MultiNERD id and by every tag string seen valid so far.
-        self.tag_names: Dict = {**dict(enumerate(MULTINERD_TAGS)), **{tag: tag for tag in MULTINERD_TAGS}}
-        self.langs = set()
+
+def label_of(tag: str) -> Optional[str]:
+    return None if tag == "O" else tag[2:]
+
+
+class RowValidator:
+    """Validates rows and makes them sentences (`__call__`): tag names, repaired BIO, language
+    codes normalised, Chinese cut into characters.
+
+    Labels: `labels`, if given, is the label set every tag must be in. Otherwise MultiNERD's
+    integer ids, once seen, make MultiNERD's types the label set, for every file before and after;
+    string tags alone may be any label set (WikiNEuRal's PER/ORG/LOC/MISC). A file writes its tags
+    one way: integer ids or strings, never both. Tags and codes found valid are remembered, so
+    that the usual tag costs one dict lookup."""
+
+    def __init__(self, labels: Optional[Iterable[str]] = None):
+        self.declared = frozenset(labels) if labels is not None else None
+        self.label_set = self.declared  # None: any label
+        self.tag_names: Dict = {}  # raw tag (an id or a string) -> its tag name, for tags found valid
+        self.first_tags: Dict[str, tuple] = {}  # label -> (the tag, where) where it was first seen
+        self.kinds: Dict[str, tuple] = {}  # source -> (int or str, the tag, where) of its first row
+        self.langs: Dict = {}  # raw code -> normal code
+
+    def language(self, code) -> Optional[str]:
+        """`normal_language`, remembered."""
+        if code not in self.langs:
+            self.langs[code] = normal_language(code)
+        return self.langs[code]
+
+    def _check_label(self, tag: str, where: str, label_set: Optional[frozenset], whose: str) -> None:
+        label = label_of(tag)
+        if label is None or label_set is None or label in label_set:
+            return
+        names = ", ".join(sorted(label_set))
+        raise InvalidRow(
+            f"{where}: tag {tag!r}: {label} is not one of {whose} ({names}). Fix the tag, "
+            "or pass --labels with every label the data uses"
+        )
+
+    def _adopt_multinerd(self, where: str) -> None:
+        """MultiNERD's ids were seen: its types become the label set, also for the tags seen before."""
+        self.label_set = frozenset(ENTITY_TYPES)
+        for label, (tag, seen) in self.first_tags.items():
+            self._check_label(
+                tag, f"{seen} (before MultiNERD's integer ids at {where})", self.label_set, "MultiNERD's types"
+            )
 
     def tag_name(self, tag, where: str) -> str:
-        """The tag name of a raw tag, validating it (and remembering valid strings)."""
-        if isinstance(tag, str) and TAG_PATTERN.match(tag):
-            self.tag_names[tag] = tag
-            return tag
-        if isinstance(tag, int) and not isinstance(tag, bool) and 0 <= tag < len(MULTINERD_TAGS):
-            return MULTINERD_TAGS[tag]
+        """The tag name of a raw tag, validating it (and remembering it)."""
         if isinstance(tag, int) and not isinstance(tag, bool):
-            raise InvalidRow(f"{where}: unknown label id {tag} (MultiNERD's ids are 0-{len(MULTINERD_TAGS) - 1})")
-        raise InvalidRow(f"{where}: unknown tag {tag!r} (expected a MultiNERD id, O, B-<type> or I-<type>)")
+            if not 0 <= tag < len(MULTINERD_TAGS):
+                raise InvalidRow(f"{where}: unknown label id {tag} (MultiNERD's ids are 0-{len(MULTINERD_TAGS) - 1})")
+            name = MULTINERD_TAGS[tag]
+            if self.declared is None and self.label_set is None:
+                self._adopt_multinerd(where)
+            self._check_label(name, where, self.declared, "the labels given (--labels)")
+        elif isinstance(tag, str) and TAG_PATTERN.match(tag):
+            name = tag
+            whose = "the labels given (--labels)" if self.declared is not None else "MultiNERD's types"
+            self._check_label(name, where, self.label_set, whose)
+            self.first_tags.setdefault(label_of(tag), (tag, where))
+        else:
+            raise InvalidRow(f"{where}: unknown tag {tag!r} (expected a MultiNERD id, O, B-<type> or I-<type>)")
+        self.tag_names[tag] = name
+        return name
+
+    def _check_kind(self, row: Row, raw_tags: Sequence) -> None:
+        """A file's tags are all integer ids or all strings."""
+        kind = type(raw_tags[0])
+        first = self.kinds.setdefault(row.source, (kind, raw_tags[0], row.where))
+        other = next((tag for tag in raw_tags if type(tag) is not first[0]), None)
+        if other is None:
+            return
+        if first[2] == row.where:
+            where_first = "in the same row"
+        else:
+            where_first = f"as in {first[2]}"
+        ids = "MultiNERD's integer ids" if first[0] is int else "string tags"
+        raise InvalidRow(
+            f"{row.where}: tag {other!r} among {ids} ({first[1]!r} {where_first}): write every tag of a file "
+            "the same way, as MultiNERD's ids or as tags such as B-PER"
+        )
 
     def __call__(self, row: Row) -> Sentence:
         if row.problem:
@@ -92,15 +168,20 @@ class RowValidator:
             raise InvalidRow(f"{row.where}: {len(tokens)} tokens but {len(raw_tags)} tags")
         if not row.lang:
             raise InvalidRow(f'{row.where}: no language: give rows a "lang", or pass --lang')
-        if row.lang not in self.langs:
-            if not isinstance(row.lang, str) or not LANG_PATTERN.match(row.lang):
-                raise InvalidRow(f"{row.where}: {row.lang!r} is not a language code such as de or pt-BR")
-            self.langs.add(row.lang)
+        lang = self.language(row.lang)
+        if lang is None:
+            raise InvalidRow(f"{row.where}: {row.lang!r} is not a language code such as de or pt-BR")
+        kinds = {type(tag) for tag in raw_tags}
+        if not kinds <= {int, str}:
+            # True and 1.0 would pass for the id 1 in the lookup below
+            bad = next(tag for tag in raw_tags if type(tag) not in (int, str))
+            raise InvalidRow(f"{row.where}: unknown tag {bad!r} (expected a MultiNERD id, O, B-<type> or I-<type>)")
+        known = self.kinds.get(row.source)
+        if known is None or len(kinds) > 1 or known[0] not in kinds:
+            self._check_kind(row, raw_tags)
         try:
-            if not {type(tag) for tag in raw_tags} <= {int, str}:
-                raise TypeError  # True and 1.0 would pass for the id 1 in the lookup below
             tags = [self.tag_names[tag] for tag in raw_tags]
-        except (KeyError, TypeError):
+        except KeyError:
             tags = [self.tag_name(tag, row.where) for tag in raw_tags]
         try:
             if not all(map(str.strip, tokens)):
@@ -110,14 +191,14 @@ class RowValidator:
             raise InvalidRow(f"{row.where}: empty or non-text token {bad!r}") from None
         tags, repairs = repair_bio(tags)
         words = list(tokens)
-        if row.lang in SPACELESS_LANGUAGES:
+        if lang in SPACELESS_LANGUAGES:
             words, cut_tags = [], []
             for token, tag in zip(tokens, tags):
                 pieces = split_cjk(token)
                 words.extend(pieces)
                 cut_tags.extend(spread_tag(tag, len(pieces)))
             tags = cut_tags
-        return Sentence(words, tags, row.lang, repairs)
+        return Sentence(words, tags, lang, repairs)
 
 
 def spaces_of(sentence: Sentence) -> List[bool]:
@@ -229,13 +310,191 @@ class Reservoir:
                 self.items[slot] = item
 
 
-def empty_stats() -> Dict:
-    return {"sentences": 0, "tokens": 0, "entities": Counter(), "repaired": 0, "skipped": 0}
+def empty_stats(split: str) -> Dict:
+    """A split's counts for one language. deduplicated: duplicates dropped (--dedupe, train only);
+    in_train: dev's or test's sentences that are also in train."""
+    counts = {"sentences": 0, "tokens": 0, "entities": Counter(), "repaired": 0, "skipped": 0, "duplicates": 0,
+              "deduplicated": 0}  # fmt: skip
+    if split != "train":
+        counts["in_train"] = 0
+    return counts
 
 
 def entity_labels(tags: Sequence[str]) -> List[str]:
     """The label of each entity in a well-formed BIO sequence."""
     return [tag[2:] for tag in tags if tag[0] == "B"]
+
+
+def sentence_digest(sentence: Sentence) -> int:
+    """8 bytes of BLAKE2b of a sentence's words and tags, the same in every run (marshal's format
+    0 writes equal strings the same way, whatever object holds them)."""
+    data = marshal.dumps((sentence.words, sentence.tags), 0)
+    return int.from_bytes(hashlib.blake2b(data, digest_size=8).digest(), "little")
+
+
+def first_occurrences(digests: numpy.ndarray) -> numpy.ndarray:
+    """Which digests are the first of their value, in order: the sentences `--dedupe` keeps."""
+    order = numpy.argsort(digests, kind="stable")
+    ordered = digests[order]
+    first = numpy.empty(len(digests), dtype=bool)
+    first[order] = numpy.concatenate(([True], ordered[1:] != ordered[:-1]))
+    return first
+
+
+class Duplicates:
+    """The sentences of each split and language as 8-byte digests (`sentence_digest`), in the
+    order read: 8 bytes a sentence, 27 MB for MultiNERD's 3.35M, where a set of them would take
+    about 10 times as much. Exact duplicates are counted by sorting them at the end."""
+
+    def __init__(self):
+        self.digests: Dict[tuple, array] = defaultdict(lambda: array("Q"))
+
+    def add(self, split: str, sentence: Sentence) -> int:
+        """Record a sentence; returns its number among its split and language's."""
+        digests = self.digests[split, sentence.lang]
+        digests.append(sentence_digest(sentence))
+        return len(digests) - 1
+
+    def of(self, split: str, lang: str) -> numpy.ndarray:
+        return numpy.frombuffer(self.digests[split, lang], dtype=numpy.uint64)
+
+    def in_train(self, split: str, lang: str) -> int:
+        """How many of the split's sentences in `lang` are also in train."""
+        if ("train", lang) not in self.digests:
+            return 0
+        return int(numpy.isin(self.of(split, lang), self.of("train", lang)).sum())
+
+
+class NoTrainingSentences(Exception):
+    """A conversion that would write no training sentence; the message says why and what to do."""
+
+
+def no_training_sentences(source: str, langs: Optional[Sequence[str]], train: Dict, filtered: Counter) -> str:
+    """Why a conversion found no training sentence, and what to do."""
+    skipped = sum(counts["skipped"] for counts in train.values())
+    filtered_langs = sorted(lang for split, lang in filtered if split == "train")
+    if skipped:
+        why = (
+            f"all {skipped:,} training rows are invalid (skipped); run without --skip-invalid to see the first problem"
+        )
+    elif filtered_langs:
+        n = sum(n for (split, _), n in filtered.items() if split == "train")
+        why = (
+            f"--langs {','.join(langs or [])} keeps none of the {n:,} training rows, whose languages are "
+            f"{', '.join(filtered_langs)}: pass some of those, or all"
+        )
+    else:
+        why = (
+            "no training rows: name the training files with train (train_de.jsonl, de/train.tsv), or pass "
+            "--allow-no-train to convert evaluation data only"
+        )
+    return f"{source or 'the data'}: no training sentences, so nothing was written: {why}"
+
+
+class Conversion:
+    """One conversion into a work folder (see `convert`): rows are read and checked, dev and test
+    stream into shards, train into a bucket shuffle; then train is written (without its
+    duplicates with `dedupe`), the dev sample, the labels and the report."""
+
+    def __init__(self, work: Path, *, langs, shard_size, seed, skip_invalid, n_buckets, dev_sample_size, labels,
+                 dedupe, require_train, source):  # fmt: skip
+        self.work, self.shard_size, self.seed, self.skip_invalid = work, shard_size, seed, skip_invalid
+        self.dedupe, self.require_train, self.source = dedupe, require_train, source
+        self.langs = list(dict.fromkeys(normal_language(lang) or lang for lang in langs)) if langs else None
+        self.declared_labels = sorted(labels) if labels is not None else None
+        self.rng = random.Random(seed)
+        self.validate, self.hashes = RowValidator(labels), StringIds()
+        self.stats = {split: defaultdict(partial(empty_stats, split)) for split in SPLITS}
+        self.filtered = Counter()  # (split, language) -> rows left out by the language filter
+        self.labels = set()
+        self.duplicates = Duplicates()
+        self.train = BucketShuffle(work / "buckets", n_buckets, self.rng)
+        self.writers = {}  # (split, lang) -> ShardWriter, for dev and test
+        self.dev_sample = Reservoir(dev_sample_size, self.rng)
+
+    def count(self, split: str, sentence: Sentence) -> None:
+        counts = self.stats[split][sentence.lang]
+        counts["sentences"] += 1
+        counts["tokens"] += len(sentence.words)
+        counts["repaired"] += sentence.repairs
+        counts["entities"].update(entity_labels(sentence.tags))
+
+    def read(self, rows: Iterable[Row], on_row: Callable[[], None]) -> None:
+        wanted = set(self.langs) if self.langs else None
+        for row in rows:
+            on_row()
+            lang = self.validate.language(row.lang)
+            if wanted is not None and lang is not None and lang not in wanted:
+                self.filtered[row.split, lang] += 1
+                continue  # (a row with no language or a broken code is checked, as any other)
+            try:
+                sentence = self.validate(row)
+            except InvalidRow:
+                if not self.skip_invalid:
+                    raise
+                self.stats[row.split][lang or "?"]["skipped"] += 1
+                continue
+            self.labels.update(entity_labels(sentence.tags))
+            number = self.duplicates.add(row.split, sentence)
+            if row.split == "train":
+                self.train.add((number, sentence))  # counted when written: --dedupe may drop it
+                continue
+            self.count(row.split, sentence)
+            if row.split == "dev":
+                self.dev_sample.add(sentence)
+            key = (row.split, sentence.lang)
+            if key not in self.writers:
+                self.writers[key] = ShardWriter(self.work / row.split / sentence.lang, self.shard_size, self.hashes)
+            self.writers[key].add(sentence)
+
+    def count_duplicates(self) -> Dict[str, numpy.ndarray]:
+        """Count each split's duplicates, and dev's and test's sentences also in train, per
+        language; with `dedupe`, returns per language which training sentences are the first of
+        their kind (the ones kept)."""
+        firsts = {}
+        for split, lang in list(self.duplicates.digests):
+            first = first_occurrences(self.duplicates.of(split, lang))
+            self.stats[split][lang]["duplicates"] = int(len(first) - first.sum())
+            if split == "train":
+                if self.dedupe:
+                    firsts[lang] = first
+            else:
+                self.stats[split][lang]["in_train"] = self.duplicates.in_train(split, lang)
+        return firsts
+
+    def write(self) -> Dict:
+        if self.require_train and not any(split == "train" for split, _ in self.duplicates.digests):
+            raise NoTrainingSentences(
+                no_training_sentences(self.source, self.langs, self.stats["train"], self.filtered)
+            )
+        firsts = self.count_duplicates()
+        work = self.work
+        train_writer = ShardWriter(work / "train", self.shard_size, self.hashes)
+        for number, sentence in self.train:
+            if self.dedupe and not firsts[sentence.lang][number]:
+                self.stats["train"][sentence.lang]["deduplicated"] += 1
+                continue
+            train_writer.add(sentence)
+            self.count("train", sentence)
+        sample_writer = ShardWriter(work / "dev_sample", self.dev_sample.size, self.hashes)
+        self.rng.shuffle(self.dev_sample.items)
+        for sentence in self.dev_sample.items:
+            sample_writer.add(sentence)
+        for writer in [train_writer, sample_writer, *self.writers.values()]:
+            writer.flush()
+        for split in SPLITS:
+            (work / split).mkdir(exist_ok=True)
+        (work / "dev_sample").mkdir(exist_ok=True)
+        (work / "labels").mkdir()
+        srsly.write_json(work / "labels" / "ner.json", ner_label_data(self.labels))
+        report = make_report(
+            self.stats, self.filtered, source=self.source, langs=self.langs, labels=self.declared_labels,
+            dedupe=self.dedupe, seed=self.seed, shard_size=self.shard_size,
+        )  # fmt: skip
+        report["splits"]["train"]["shards"] = train_writer.shards
+        report["splits"]["dev"]["sample"] = len(self.dev_sample.items)
+        srsly.write_json(work / "report.json", report)
+        return report
 
 
 def convert(
@@ -250,86 +509,29 @@ def convert(
     dev_sample_size: int = 2_000,
     on_row: Callable[[], None] = lambda: None,
     source: str = "",
+    labels: Optional[Iterable[str]] = None,
+    dedupe: bool = False,
+    require_train: bool = True,
+    inputs: Sequence[Path] = (),
 ) -> Dict:
     """Convert rows into the corpus layout above (see the module docstring) and return the report.
 
-    Raises InvalidRow on the first bad row unless `skip_invalid`; then nothing is written.
-    `on_row` is called once per row read (for a progress bar).
+    `inputs`: the local files or folders the rows come from, which `output` must be apart from.
+    `labels`: the label set every tag must be in (else MultiNERD's, for data with its ids).
+    `dedupe`: drop exact duplicates (same words and tags) from train; dev and test keep theirs.
+    Raises InvalidRow on the first bad row unless `skip_invalid`, NoTrainingSentences if there
+    is no training sentence and `require_train`, OutputError for an output folder that can't be
+    used; then no output is replaced. `on_row` is called once per row read (for a progress bar).
     """
-    output.mkdir(parents=True, exist_ok=True)
-    work = Path(tempfile.mkdtemp(prefix=".convert-", dir=output))
-    try:
-        report = _convert_into(
-            rows, work, langs, shard_size, seed, skip_invalid, n_buckets, dev_sample_size, on_row, source
-        )
-        for name in OUTPUTS:
-            target = output / name
-            if target.is_dir():
-                shutil.rmtree(target)
-            elif target.exists():
-                target.unlink()
-            os.replace(work / name, target)
-        return report
-    finally:
-        shutil.rmtree(work, ignore_errors=True)
-
-
-def _convert_into(rows, work, langs, shard_size, seed, skip_invalid, n_buckets, dev_sample_size, on_row, source):
-    rng = random.Random(seed)
-    validate, hashes = RowValidator(), StringIds()
-    wanted = set(langs) if langs else None
-    stats = {split: defaultdict(empty_stats) for split in SPLITS}
-    filtered = Counter()
-    labels = set()
-    train = BucketShuffle(work / "buckets", n_buckets, rng)
-    writers = {}  # (split, lang) -> ShardWriter, for dev and test
-    dev_sample = Reservoir(dev_sample_size, rng)
-    for row in rows:
-        on_row()
-        if wanted is not None and row.lang and row.lang not in wanted:
-            filtered[row.split] += 1
-            continue
-        try:
-            sentence = validate(row)
-        except InvalidRow:
-            if not skip_invalid:
-                raise
-            stats[row.split][row.lang or "?"]["skipped"] += 1
-            continue
-        counts = stats[row.split][sentence.lang]
-        counts["sentences"] += 1
-        counts["tokens"] += len(sentence.words)
-        counts["repaired"] += sentence.repairs
-        entities = entity_labels(sentence.tags)
-        counts["entities"].update(entities)
-        labels.update(entities)
-        if row.split == "train":
-            train.add(sentence)
-            continue
-        if row.split == "dev":
-            dev_sample.add(sentence)
-        key = (row.split, sentence.lang)
-        if key not in writers:
-            writers[key] = ShardWriter(work / row.split / sentence.lang, shard_size, hashes)
-        writers[key].add(sentence)
-    train_writer = ShardWriter(work / "train", shard_size, hashes)
-    for sentence in train:
-        train_writer.add(sentence)
-    sample_writer = ShardWriter(work / "dev_sample", dev_sample_size, hashes)
-    rng.shuffle(dev_sample.items)
-    for sentence in dev_sample.items:
-        sample_writer.add(sentence)
-    for writer in [train_writer, sample_writer, *writers.values()]:
-        writer.flush()
-    for split in SPLITS:
-        (work / split).mkdir(exist_ok=True)
-    (work / "dev_sample").mkdir(exist_ok=True)
-    (work / "labels").mkdir()
-    srsly.write_json(work / "labels" / "ner.json", ner_label_data(labels))
-    report = make_report(stats, filtered, source=source, langs=langs, seed=seed, shard_size=shard_size)
-    report["splits"]["train"]["shards"] = train_writer.shards
-    report["splits"]["dev"]["sample"] = len(dev_sample.items)
-    srsly.write_json(work / "report.json", report)
+    check_output(output, inputs)
+    with staged(output, OUTPUTS) as work:
+        conversion = Conversion(
+            work, langs=langs, shard_size=shard_size, seed=seed, skip_invalid=skip_invalid, n_buckets=n_buckets,
+            dev_sample_size=dev_sample_size, labels=labels, dedupe=dedupe, require_train=require_train, source=source,
+        )  # fmt: skip
+        conversion.read(rows, on_row)
+        report = conversion.write()
+        commit(work, output, OUTPUTS)
     return report
 
 
@@ -348,20 +550,21 @@ def make_report(stats, filtered, **settings) -> Dict:
             lang: {**counts, "entities": dict(sorted(counts["entities"].items()))}
             for lang, counts in sorted(by_lang.items())
         }
-        totals = {
-            key: sum(c[key] for c in languages.values()) for key in ("sentences", "tokens", "repaired", "skipped")
-        }
+        keys = [key for key in empty_stats(split) if key != "entities"]
+        totals = {key: sum(c[key] for c in languages.values()) for key in keys}
         entities = Counter()
         for counts in languages.values():
             entities.update(counts["entities"])
         splits[split] = {
             **totals,
-            "rows_in": totals["sentences"] + totals["skipped"],
-            "filtered_out": filtered[split],
+            # Sentences in = docs out + skipped + deduplicated, per split and language.
+            "rows_in": totals["sentences"] + totals["skipped"] + totals["deduplicated"],
+            "filtered_out": sum(n for (where, _), n in filtered.items() if where == split),
             "entities": dict(sorted(entities.items())),
             "languages": languages,
         }
-    return {**settings, "splits": splits}
+    unknown = sorted({lang for by_lang in stats.values() for lang in by_lang if lang != "?" and lang not in LANGUAGES})
+    return {**settings, "unknown_languages": unknown, "splits": splits}
 
 
 def read_docs(folder: Path, vocab: Vocab) -> Iterator[Doc]:

@@ -1,29 +1,30 @@
 """The files of this project that a Python file runs: itself, the modules of the `multinerd`
 package it imports (directly or through the package's own modules), and, where asked, modules of
-a folder of scripts it imports by bare name (a benchmark's `from recipe import ...`).
+folders of scripts it imports by bare name (a benchmark's `from recipe import ...`), looked up in
+the folders' order as Python's import path would.
 
 What project.yml's `deps` must name (the product's and the benchmarks' tests check them with it).
 """
 
 import ast
 from pathlib import Path
-from typing import Optional, Set
+from typing import Optional, Sequence, Set
 
 PACKAGE = Path(__file__).resolve().parent
 
 
-def module_file(name: str, scripts: Optional[Path] = None) -> Optional[Path]:
+def module_file(name: str, scripts: Sequence[Path] = ()) -> Optional[Path]:
     """The file of module `name`: `multinerd.x` -> scripts/multinerd/x.py (`multinerd` -> its
-    __init__.py); a bare name -> SCRIPTS/name.py; None if it is neither."""
+    __init__.py); a bare name -> name.py in the first of the `scripts` folders that has it; None
+    if it is neither."""
     parts = name.split(".")
     if parts[0] == "multinerd":
         path = PACKAGE.parent.joinpath(*parts)
         path = path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
-    elif scripts is not None and len(parts) == 1:
-        path = scripts / f"{name}.py"
-    else:
-        return None
-    return path if path.is_file() else None
+        return path if path.is_file() else None
+    if len(parts) == 1:
+        return next((folder / f"{name}.py" for folder in scripts if (folder / f"{name}.py").is_file()), None)
+    return None
 
 
 def _imported_names(path: Path) -> Set[str]:
@@ -50,7 +51,7 @@ def _imported_names(path: Path) -> Set[str]:
     return names
 
 
-def imported_files(path: Path, scripts: Optional[Path] = None) -> Set[Path]:
+def imported_files(path: Path, scripts: Sequence[Path] = ()) -> Set[Path]:
     """`path` and every file of this project it imports, directly or not (see the module)."""
     seen: Set[Path] = set()
     todo = [path.resolve()]

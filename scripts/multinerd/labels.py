@@ -8,5 +8,10 @@ ENTITY_TYPES = (
 MULTINERD_TAGS = ("O",) + tuple(f"{prefix}-{label}" for label in ENTITY_TYPES for prefix in "BI")
 TAG_IDS = {tag: i for i, tag in enumerate(MULTINERD_TAGS)}
 LANGUAGES = ("de", "en", "es", "fr", "it", "nl", "pl", "pt", "ru", "zh")
+# The three-letter codes of those languages (ISO 639-2/B, 639-2/T and 639-3, Mandarin's), as their two-letter ones.
+LANGUAGE_ALIASES = {
+    "deu": "de", "ger": "de", "eng": "en", "spa": "es", "fra": "fr", "fre": "fr", "ita": "it", "nld": "nl",
+    "dut": "nl", "pol": "pl", "por": "pt", "rus": "ru", "zho": "zh", "chi": "zh", "cmn": "zh",
+}  # fmt: skip
 # Languages written without spaces between words: tokens become characters, docs get no spaces.
 SPACELESS_LANGUAGES = frozenset({"zh"})

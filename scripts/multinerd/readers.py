@@ -3,7 +3,10 @@
 - a Hugging Face dataset id (or a dataset folder) through `datasets.load_dataset`;
 - local JSONL or Parquet files with MultiNERD's row shape `{"tokens", "ner_tags", "lang"}`;
 - MultiNERD's and WikiNEuRal's original TSV: `<index>\\t<token>\\t<BIO tag>[\\t...]`, one token a
-  line, a blank line between sentences.
+  line, a blank line between sentences, `-DOCSTART-` lines between documents. A file whose first
+  column is not a token index is another format (CoNLL-2003's columns, `token tag` pairs) and is
+  refused by name, not read as if it were this one.
+- `.json` files holding a JSON array of such rows.
 
 Readers never raise on a bad row: they yield it with `problem` set, so the converter decides
 whether to stop or to skip and count it.
@@ -39,10 +42,11 @@ class Row(NamedTuple):
     split: str
     where: str  # "file:line" or "source [split] row N", for messages
     problem: Optional[str] = None
+    source: str = ""  # the file (or hub split) it comes from: its tags must be written one way
 
 
 class SourceError(Exception):
-    """A source that can't be read at all (missing, unreadable, no split in a file name)."""
+    """A source that can't be read at all (missing, unreadable, in another format, no split in a file name)."""
 
 
 def _name_parts(path: Path) -> List[str]:
@@ -113,15 +117,23 @@ def _decoded_lines(path: Path, after: int = 0) -> Iterator[Tuple[int, Optional[s
                 yield number, None, f"bytes that are not UTF-8 ({err.reason} at byte {err.start})"
 
 
+DOCSTART = "-DOCSTART-"  # CoNLL's document separator line, in the token's column or the first
+
+
+def _is_docstart(columns: Sequence[str]) -> bool:
+    return DOCSTART in columns[:2]
+
+
 def _tsv_rows(
     lines: Iterable[Tuple[int, Optional[str], Optional[str]]], path: Path, split: str, lang: Optional[str]
 ) -> Iterator[Row]:
     """Sentences from numbered TSV lines, one line at a time: the careful reader for any input."""
     tokens, tags, start, problem = [], [], 0, None
+    source = str(path)
     for number, line, line_problem in lines:
-        if line is not None and not line.strip():
+        if line is not None and (not line.strip() or _is_docstart(line.split("\t"))):
             if tokens or problem:
-                yield Row(tokens, tags, lang, split, f"{path}:{start}", problem)
+                yield Row(tokens, tags, lang, split, f"{path}:{start}", problem, source)
             tokens, tags, problem = [], [], None
             continue
         if not tokens and problem is None:
@@ -138,25 +150,28 @@ def _tsv_rows(
             problem = f"{len(columns)} tab-separated column(s), expected <index>, <token> and <BIO tag>"
             start = number
             continue
+        if not columns[0].isdecimal():
+            problem, start = f"the first column ({columns[0]!r}) is not the token's index", number
+            continue
         tokens.append(columns[1])
         tags.append(columns[2].strip())
     if tokens or problem:
-        yield Row(tokens, tags, lang, split, f"{path}:{start}", problem)
+        yield Row(tokens, tags, lang, split, f"{path}:{start}", problem, source)
 
 
 def _tsv_block(block: str, first: int, path: Path, split: str, lang: Optional[str]) -> Iterator[Row]:
     """The sentence in `block` (text between blank lines, starting at line `first`), parsed a
     sentence at a time; anything unusual (comments, blank or short lines) goes to `_tsv_rows`."""
     lines = block.split("\n")
-    if block and block[0] != "#" and "\n#" not in block:
+    if block and block[0] != "#" and "\n#" not in block and DOCSTART not in block:
         columns = [line.split("\t") for line in lines]
         try:
             tokens = [c[1] for c in columns]
             tags = [c[2].strip() for c in columns]
         except IndexError:
             tokens = None
-        if tokens is not None and "" not in tokens and "" not in tags:
-            yield Row(tokens, tags, lang, split, f"{path}:{first}")
+        if tokens is not None and "" not in tokens and "" not in tags and all(c[0].isdecimal() for c in columns):
+            yield Row(tokens, tags, lang, split, f"{path}:{first}", None, str(path))
             return
     yield from _tsv_rows(((first + i, line, None) for i, line in enumerate(lines)), path, split, lang)
 
@@ -165,9 +180,52 @@ def _tsv_block(block: str, first: int, path: Path, split: str, lang: Optional[st
 _BLANK_LINE = re.compile(r"\n[ \t]*\n")
 
 
+ANY_TAG = re.compile(r"^(?:O|[BIES]-\S+)$")  # a BIO or BIOES tag, as another format may write it
+# Rewrites whitespace-separated columns, token first and NER tag last, as MultiNERD's TSV.
+TO_MULTINERD_TSV = """awk 'NF<2 {print; i=0; next} {print i++ "\\t" $1 "\\t" $NF}' FILE > FILE.tsv"""
+
+
+def looks_like(fields: Sequence[str]) -> Optional[str]:
+    """The format a data line's fields (tab- or space-separated) look like, if a known one."""
+    if not ANY_TAG.match(fields[-1]):
+        return None
+    if len(fields) == 4 and ANY_TAG.match(fields[2]):
+        return "CoNLL-2003 columns (token, POS tag, chunk tag, NER tag)"
+    if len(fields) == 2:
+        return "`token tag` pairs"
+    return None
+
+
+def tsv_format_problem(path: Path) -> Optional[str]:
+    """Why `path` is not MultiNERD/WikiNEuRal TSV, judged from its first data line (not blank, not a
+    comment, not -DOCSTART-): the format it looks like and how to convert it; None if it is that TSV."""
+    with path.open(encoding="utf-8-sig", errors="replace") as f:
+        for number, line in enumerate(f, 1):
+            line = line.rstrip("\r\n")
+            columns = line.split("\t")
+            if not line.strip() or line.startswith("#") or _is_docstart(columns) or _is_docstart(line.split()):
+                continue
+            if len(columns) >= 3 and columns[0].isdecimal():
+                return None
+            fields = columns if len(columns) > 1 else line.split()
+            looks = looks_like(fields)
+            what = f"it looks like {looks}" if looks else f"its first column ({fields[0]!r}) is not a token index"
+            return (
+                f"{path}:{number}: not MultiNERD/WikiNEuRal TSV (<index>\\t<token>\\t<BIO tag>): {what}. "
+                f"Convert it first, e.g. `{TO_MULTINERD_TSV}` (token first, NER tag last), "
+                'or write JSONL rows {"tokens": [...], "ner_tags": [...], "lang": ...}'
+            )
+    return None
+
+
 def read_tsv(path: Path, split: str, lang: Optional[str], chunk_size: int = 1 << 22) -> Iterator[Row]:
     """Sentences of a TSV file, read in large chunks and cut at blank lines (fast); after bytes
-    that are not UTF-8, the rest is read line by line so the bad line can be named."""
+    that are not UTF-8, the rest is read line by line so the bad line can be named.
+
+    Raises SourceError if the file is in another format (`tsv_format_problem`)."""
+    problem = tsv_format_problem(path)
+    if problem is not None:
+        raise SourceError(problem)
     done = 0  # lines handled so far
     try:
         with path.open(encoding="utf-8-sig") as f:  # a BOM is dropped; universal newlines: \r\n becomes \n
@@ -195,26 +253,65 @@ def read_tsv(path: Path, split: str, lang: Optional[str], chunk_size: int = 1 <<
     yield from _tsv_rows(_decoded_lines(path, after=done), path, split, lang)
 
 
-def _row_from_dict(record, split: str, lang: Optional[str], where: str) -> Row:
+def _row_from_dict(record, split: str, lang: Optional[str], where: str, source: str) -> Row:
     if not isinstance(record, dict) or "tokens" not in record or "ner_tags" not in record:
         return Row(
-            [], [], lang, split, where, 'not a row of the form {"tokens": [...], "ner_tags": [...], "lang": ...}'
+            [],
+            [],
+            lang,
+            split,
+            where,
+            'not a row of the form {"tokens": [...], "ner_tags": [...], "lang": ...}',
+            source,
         )
-    return Row(record["tokens"], record["ner_tags"], record.get("lang") or lang, split, where)
+    return Row(record["tokens"], record["ner_tags"], record.get("lang") or lang, split, where, None, source)
+
+
+def _json_array(path: Path) -> Optional[list]:
+    """The rows of a file holding one JSON array; None for JSON Lines (one value a line, which may
+    be an array too). Raises SourceError for a file that starts as an array but is not valid JSON."""
+    with path.open("rb") as f:
+        if f.read(64).lstrip(b"\xef\xbb\xbf \t\r\n")[:1] != b"[":
+            return None
+    try:
+        text = path.read_text(encoding="utf-8-sig")
+    except UnicodeDecodeError as err:
+        raise SourceError(
+            f"{path}: bytes that are not UTF-8 ({err.reason} at byte {err.start}) in a JSON array"
+        ) from None
+    try:
+        data = srsly.json_loads(text)
+    except ValueError as err:
+        first = text.lstrip().split("\n", 1)[0]
+        try:
+            srsly.json_loads(first)
+            return None  # JSON Lines whose first line is an array
+        except ValueError:
+            raise SourceError(
+                f"{path}: starts as a JSON array but is not valid JSON ({err}). Fix it, or write one row a line (JSON Lines)"
+            ) from None
+    return data if isinstance(data, list) else None
 
 
 def read_jsonl(path: Path, split: str, lang: Optional[str]) -> Iterator[Row]:
+    """Rows of a JSON Lines file, or of a file holding one JSON array of rows (`path: row N`, from 0)."""
+    source = str(path)
+    array = _json_array(path)
+    if array is not None:
+        for index, record in enumerate(array):
+            yield _row_from_dict(record, split, lang, f"{path}: row {index}", source)
+        return
     for number, line, problem in _decoded_lines(path):
         where = f"{path}:{number}"
         if problem is not None:
-            yield Row([], [], lang, split, where, problem)
+            yield Row([], [], lang, split, where, problem, source)
         elif line.strip():
             try:
                 record = srsly.json_loads(line)
             except ValueError as err:
-                yield Row([], [], lang, split, where, f"not valid JSON ({err})")
+                yield Row([], [], lang, split, where, f"not valid JSON ({err})", source)
                 continue
-            yield _row_from_dict(record, split, lang, where)
+            yield _row_from_dict(record, split, lang, where, source)
 
 
 def read_parquet(path: Path, split: str, lang: Optional[str]) -> Iterator[Row]:
@@ -223,7 +320,7 @@ def read_parquet(path: Path, split: str, lang: Optional[str]) -> Iterator[Row]:
     index = 0
     for batch in pyarrow.parquet.ParquetFile(path).iter_batches(batch_size=4096):
         for record in batch.to_pylist():
-            yield _row_from_dict(record, split, lang, f"{path}: row {index}")
+            yield _row_from_dict(record, split, lang, f"{path}: row {index}", str(path))
             index += 1
 
 
@@ -264,6 +361,7 @@ def read_hub(name: str, lang: Optional[str] = None) -> Iterator[Row]:
         if split is None:
             continue
         names = hub_tag_names(dataset)
+        source = f"{name} [{hf_split}]"
         index = 0
         for batch in dataset.iter(batch_size=1024):
             for tokens, tags, row_lang in zip(
@@ -271,5 +369,5 @@ def read_hub(name: str, lang: Optional[str] = None) -> Iterator[Row]:
             ):
                 if names is not None:
                     tags = [names[t] if isinstance(t, int) and 0 <= t < len(names) else t for t in tags]
-                yield Row(tokens, tags, row_lang or lang, split, f"{name} [{hf_split}] row {index}")
+                yield Row(tokens, tags, row_lang or lang, split, f"{name} [{hf_split}] row {index}", None, source)
                 index += 1

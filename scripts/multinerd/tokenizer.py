@@ -30,28 +30,48 @@ def split_cjk(token: str) -> List[str]:
 
 
 class CJKCharTokenizer:
-    """Wraps a spaCy tokenizer and cuts every token containing CJK characters into pieces."""
+    """Wraps a spaCy tokenizer and cuts every token containing CJK characters into pieces.
+
+    It is customised as spaCy's own: attributes read and written (`infix_finditer`,
+    `prefix_search`, `suffix_search`, `token_match`, `url_match`, `rules`, ...) and methods
+    (`add_special_case`, `explain`, ...) are the wrapped tokenizer's. A special case's NORM is kept
+    when the text is cut; a special case for a string containing CJK characters is cut like any
+    other token, as the training data is.
+    """
 
     def __init__(self, base):
-        self.base = base
-        self.vocab = base.vocab
+        object.__setattr__(self, "base", base)
+
+    @property
+    def vocab(self):
+        return self.base.vocab
 
     def __call__(self, text: str) -> Doc:
         doc = self.base(text)
         if not CJK_CHAR.search(text):
             return doc
-        words, spaces = [], []
+        words, spaces, norms = [], [], {}
         for token in doc:
             pieces = split_cjk(token.text)
+            if len(pieces) == 1 and token.norm != token.lex.norm:
+                norms[len(words)] = token.norm_  # a special case's NORM, which a new Doc would lose
             words.extend(pieces)
             spaces.extend([False] * (len(pieces) - 1) + [bool(token.whitespace_)])
-        return Doc(self.vocab, words=words, spaces=spaces)
+        cut = Doc(self.vocab, words=words, spaces=spaces)
+        for i, norm in norms.items():
+            cut[i].norm_ = norm
+        return cut
 
     def __getattr__(self, name):
         # The wrapped tokenizer's API (explain, add_special_case, rules, ...) stays reachable.
         if name == "base":
             raise AttributeError(name)
         return getattr(self.base, name)
+
+    def __setattr__(self, name, value):
+        # spaCy's documented customisation (`nlp.tokenizer.infix_finditer = ...`) must reach the
+        # tokenizer that does the work, not stop on this wrapper.
+        setattr(self.base, name, value)
 
     def pipe(self, texts: Iterable[str], batch_size: int = 1000) -> Iterator[Doc]:
         for text in texts:

@@ -1,6 +1,7 @@
-"""What scripts/train.py adds to `spacy train`: the training length from the corpus size, a
-fast, clear failure when the transformer can't be loaded, and an optimizer that trains the NER
-head faster than the pretrained transformer (registered by pyproject.toml's entry point)."""
+"""What scripts/train.py adds to `spacy train`: the training length from the corpus size, the
+GPU settings on a GPU (multinerd.gpu), a fast, clear failure when the transformer can't be
+loaded, and an optimizer that trains the NER head faster than the pretrained transformer
+(registered by pyproject.toml's entry point)."""
 
 import math
 import os
@@ -13,6 +14,8 @@ from confection import Config
 from thinc.api import Optimizer
 from thinc.optimizers import ADAM_DEFAULTS, FloatOrSeq
 from thinc.types import FloatsXd
+
+from .gpu import gpu_training_overrides
 
 
 class HeadRateOptimizer(Optimizer):
@@ -64,8 +67,8 @@ def head_rate_adam(
     )
 
 
-def training_overrides(config: Config, train_sentences: int, max_steps: int = 0, gpu_id: int = -1) -> Dict[str, Any]:
-    """The config overrides that must be computed: the training length, and the precision on a GPU.
+def training_overrides(config: Config, train_sentences: int, max_steps: int = 0) -> Dict[str, Any]:
+    """The config overrides that must be computed: the training length.
 
     With `max_epochs = -1` spaCy streams the training corpus and can't know its size, so the
     number of steps (and the learning-rate schedule's length) comes from the converter's count
@@ -85,9 +88,23 @@ def training_overrides(config: Config, train_sentences: int, max_steps: int = 0,
         overrides["training.optimizer.learn_rate.total_steps"] = max_steps
         warmup = float(config["multinerd"].get("warmup_fraction", 0.0))
         overrides["training.optimizer.learn_rate.warmup_steps"] = max(1, round(warmup * max_steps))
-    if "transformer" in config["components"] and gpu_id >= 0:
-        overrides["components.transformer.model.mixed_precision"] = True
     return overrides
+
+
+def run_overrides(
+    config_path: Path, overrides: Dict[str, Any], train_sentences: int, max_steps: int = 0, gpu_id: int = -1
+) -> Tuple[Config, Dict[str, Any]]:
+    """The config (uninterpolated) and the overrides `spacy train` runs with: the caller's; on a
+    GPU, multinerd.gpu's settings, as defaults that the caller's replace (a benchmark sweeps them);
+    then the training length, computed from the config those give (its batch size)."""
+    from spacy.util import load_config
+
+    overrides = dict(overrides)
+    if gpu_id >= 0:
+        plain = load_config(config_path, overrides=overrides, interpolate=False)
+        overrides = {**gpu_training_overrides(plain), **overrides}
+    config = load_config(config_path, overrides=overrides, interpolate=False)
+    return config, {**overrides, **training_overrides(config, train_sentences, max_steps)}
 
 
 class TransformerUnavailable(Exception):
@@ -174,7 +191,6 @@ def train_pipeline(
     Raises NoTrainingData or TransformerUnavailable, with a message that says what to do.
     """
     from spacy.cli.train import train
-    from spacy.util import load_config
     from wasabi import msg
 
     n_train = train_sentences(report)
@@ -183,9 +199,7 @@ def train_pipeline(
             f"No training sentences in {report.parent}: run `spacy project run convert` first "
             "(or check that the dataset has a train split for the chosen languages)."
         )
-    overrides = dict(overrides or {})
-    config = load_config(config_path, overrides=overrides, interpolate=False)
-    overrides.update(training_overrides(config, n_train, max_steps, gpu_id))
+    config, overrides = run_overrides(config_path, overrides or {}, n_train, max_steps, gpu_id)
     if "transformer" in config["components"]:
         name = transformer or config["components"]["transformer"]["model"]["name"]
         check_transformer(name)

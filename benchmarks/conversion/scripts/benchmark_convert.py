@@ -76,7 +76,8 @@ TOOLS = {"ours": "this project", "spacy": "`spacy convert`"}  # the table's row 
 
 def tool_command(tool: str, converter: Path, source: Path, output: Path) -> List[str]:
     if tool == "ours":
-        return [sys.executable, str(converter), str(source), str(output)]
+        # The data may be evaluation data only (WikiNEuRal's validation files by default).
+        return [sys.executable, str(converter), str(source), str(output), "--allow-no-train"]
     return [sys.executable, "-m", "spacy", "convert", str(source), str(output), "--converter", "ner",
             "--file-type", "spacy", "--n-sents", "1"]  # fmt: skip
 

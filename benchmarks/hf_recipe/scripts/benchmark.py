@@ -21,9 +21,12 @@ warm-up batch, with the same batch size on both sides.
 
 import os
 import platform
+import re
 import shutil
 import sys
 import tempfile
+from concurrent.futures import ThreadPoolExecutor
+from enum import Enum
 from pathlib import Path
 from typing import Dict, List, Optional
 
@@ -36,11 +39,12 @@ from recipe import (
     n_words,
     read_sentences,
     resolve_encoder,
-    split_sentences,
+    split_by_language,
     training_steps,
 )
 from report import make_report
 from spacy.cli._util import string_to_list
+from tuning import best_table, best_vs_best, choose_best, grid, grid_table, parse_head_rates, point_name, tag_scores
 
 from multinerd.measure import run_measured
 from multinerd.readers import Row
@@ -48,6 +52,13 @@ from multinerd.readers import Row
 SCRIPTS = Path(__file__).resolve().parent
 REPO = SCRIPTS.parents[2]  # the xx_multinerd project: benchmarks/hf_recipe/scripts -> ../../..
 app = typer.Typer(add_completion=False)
+
+
+class Switch(str, Enum):
+    """A yes/no that project.yml can pass as a variable (`--tune ${vars.tune}`: true or false)."""
+
+    true = "true"
+    false = "false"
 
 
 def log(text: str) -> None:
@@ -63,8 +74,8 @@ def main(
     data: Path = typer.Option(
         ..., exists=True, help="A data file (any split) or folder the converter reads (TSV, JSONL, Parquet)"
     ),
-    train_sentences: int = typer.Option(0, help="Training sentences; 0: all not in test"),
-    test_sentences: int = typer.Option(0, help="Test sentences; 0: a fifth of the data"),
+    train_sentences: int = typer.Option(0, help="Training sentences per language; 0: all not in test"),
+    test_sentences: int = typer.Option(0, help="Test sentences per language; 0: a fifth of the language's"),
     epochs: int = typer.Option(1, min=1, help="Passes over the training sentences, both sides"),
     seed: int = typer.Option(0, help="Training seed of the first repeat (repeat i uses seed + i)"),
     split_seed: int = typer.Option(0, help="Seed of the train/test split (fixed across repeats)"),
@@ -82,6 +93,19 @@ def main(
     work_dir: Optional[Path] = typer.Option(
         None, help="Keep the models and logs here (default: a temporary folder, removed)"
     ),
+    tune: Switch = typer.Option(
+        Switch.false, case_sensitive=False, help="true: also tune both sides on the same grid, chosen on dev"
+    ),
+    grid_lrs: str = typer.Option("2e-5,5e-5,1e-4,2e-4", help="Tuning: encoder peak learning rates, both sides"),
+    grid_head_lrs: str = typer.Option(
+        "same,2e-3", help="Tuning: head peak learning rates, both sides ('same': the encoder's rate)"
+    ),
+    dev_sentences: int = typer.Option(
+        0, help="Tuning: dev sentences per language, carved from the training ones; 0: a tenth of them"
+    ),
+    budgets: str = typer.Option("1,4", help="Tuning: the chosen points also train at these multiples of the budget"),
+    tune_seeds: int = typer.Option(2, min=1, help="Tuning: training seeds of the chosen points (seed, seed + 1, ...)"),
+    jobs: int = typer.Option(1, min=1, help="Tuning: grid runs side by side (each with --threads threads)"),
 ):
     from spacy.util import load_config
 
@@ -104,12 +128,23 @@ def main(
     except ValueError:
         log(f"--sweep takes batch sizes separated by commas, such as 8,32,128 (got {sweep!r})")
         raise typer.Exit(1)
+    try:
+        learn_rates = string_to_list(grid_lrs)
+        learn_rates = [float(rate) for rate in learn_rates]
+        head_rates = parse_head_rates(string_to_list(grid_head_lrs))
+        budget_factors = string_to_list(budgets, intify=True)
+    except ValueError:
+        log("--grid-lrs, --grid-head-lrs and --budgets take comma-separated numbers (head rates also 'same')")
+        raise typer.Exit(1)
     sentences, skipped = read_sentences(data, lang)
     try:
-        train, test, rest = split_sentences(sentences, train_sentences, test_sentences, split_seed)
+        # Dev only where it is used (tuning): the plain comparison trains on all training sentences.
+        n_dev = (dev_sentences or -1) if tune == Switch.true else 0
+        parts = split_by_language(sentences, train_sentences, test_sentences, n_dev, split_seed)
     except ValueError as err:
         log(f"{data}: {err}. Ask for fewer sentences.")
         raise typer.Exit(1)
+    train, dev, test, rest = parts["train"], parts["dev"], parts["test"], parts["rest"]
     cfg = load_config(config)
     train_batch = int(cfg["training"]["batcher"]["size"])
     learn_rate = float(cfg["training"]["optimizer"]["learn_rate"]["initial_rate"])
@@ -135,7 +170,9 @@ def main(
         "sentences_read": len(sentences),
         "rows_skipped": skipped,
         "train_sentences": len(train),
+        "dev_sentences": len(dev),
         "test_sentences": len(test),
+        "languages": sorted({sentence.lang for sentence in train + test}),
         "train_words": n_words(train),
         "test_words": n_words(test),
         "split_seed": split_seed,
@@ -176,7 +213,7 @@ def main(
     work = Path(tempfile.mkdtemp(prefix="multinerd-benchmark-")) if own_work else work_dir
     work.mkdir(parents=True, exist_ok=True)
     try:
-        prepare(work, train, test, rest, labels, config, settings["seeds"])
+        prepare(work, train, dev, test, rest, labels, config, settings["seeds"])
         env = child_env(threads)
         runs = []
         for i in range(repeats):
@@ -220,7 +257,24 @@ def main(
                 for name in (f"spacy-{run_seed}", f"hf-{run_seed}"):
                     shutil.rmtree(work / name, ignore_errors=True)
         sweep_rows = [batch_sweep_row(work, size, seed, threads, env, settings["test_words"]) for size in sweep_sizes]
-        report = make_report(settings, runs, sweep_rows)
+        tuning = None
+        if tune == Switch.true:
+            settings["tuning"] = {"learn_rates": learn_rates, "head_learn_rates": head_rates,
+                                  "budgets": budget_factors, "seeds": [seed + i for i in range(tune_seeds)],
+                                  "chosen_on": "dev F1 (seqeval, default mode)", "jobs": jobs}  # fmt: skip
+            base = {"steps": steps, "epochs": epochs, "train_batch": train_batch, "weight_decay": weight_decay,
+                    "grad_clip": grad_clip, "warmup_fraction": warmup_fraction, "threads": threads,
+                    "batch_size": batch_size, "encoder": encoder, "labels": labels, "config": config}  # fmt: skip
+            tuning = run_tuning(work, env, base, grid(learn_rates, head_rates), settings["tuning"], jobs)
+        test_rows = list(srsly.read_jsonl(work / "test.jsonl"))
+        as_written = best_vs_best(
+            [{"point": {"side": side}, "seed": run["seed"], "test": tag_scores(test_rows, run[side][role]["tags"]["test"])}
+             for run in runs for side, role in (("spacy", "infer"), ("hf", "train"))]
+        )  # fmt: skip
+        for run in runs:  # the tags are scored: the report keeps the scores
+            run["spacy"]["infer"].pop("tags")
+            run["hf"]["train"].pop("tags")
+        report = make_report(settings, runs, sweep_rows, as_written, tuning)
     finally:
         if own_work:
             shutil.rmtree(work, ignore_errors=True)
@@ -239,28 +293,89 @@ def shown_ratios(ratios: Dict[str, Optional[float]]) -> str:
     return ", ".join(f"{k} {'n/a' if v is None else format(v, '.2f')}" for k, v in ratios.items())
 
 
-def prepare(work: Path, train, test, rest, labels, config: Path, seeds: List[int]) -> None:
+def prepare(work: Path, train, dev, test, rest, labels, config: Path, seeds: List[int]) -> None:
     """The data of both sides: the spaCy corpus through the project's converter, JSONL for the recipe."""
-    from spacy.util import load_config
-
     from multinerd.corpus import convert
 
     # Evaluation during spaCy training is not timed and not used (both sides are scored on their
-    # last model), so a small dev split is enough: sentences outside train and test if any.
-    dev = (rest or train)[:50]
+    # last model): the dev split if there is one (tuning), else a few sentences outside train and test.
+    dev_corpus = dev or (rest or train)[:50]
     rows = [
         Row(s.words, s.tags, s.lang, split, f"{split} {i}")
-        for split, part in (("train", train), ("dev", dev), ("test", test))
+        for split, part in (("train", train), ("dev", dev_corpus), ("test", test))
         for i, s in enumerate(part)
     ]
-    convert(iter(rows), work / "corpus", seed=seeds[0], dev_sample_size=len(dev))
-    srsly.write_jsonl(work / "train.jsonl", jsonl_rows(train))
-    srsly.write_jsonl(work / "test.jsonl", jsonl_rows(test))
+    convert(iter(rows), work / "corpus", seed=seeds[0], dev_sample_size=len(dev_corpus))
+    for name, part in (("train", train), ("dev", dev), ("test", test)):
+        srsly.write_jsonl(work / f"{name}.jsonl", jsonl_rows(part))
     srsly.write_json(work / "labels.json", labels)
     for seed in seeds:  # the spaCy side's config, with the training seed of each repeat
-        cfg = load_config(config)
-        cfg["system"]["seed"] = seed
-        (work / f"trf-{seed}.cfg").write_text(cfg.to_str(), encoding="utf8")
+        spacy_config(config, work / f"trf-{seed}.cfg", seed)
+
+
+def spacy_config(config: Path, path: Path, seed: int, learn_rate: Optional[float] = None,
+                 head_learn_rate: Optional[float] = None) -> Path:  # fmt: skip
+    """The spaCy side's config with a training seed and, for a grid point, its rates: the
+    encoder's peak rate and the head's (as head_lr_scale, HeadRateAdam's setting; None: the same)."""
+    from spacy.util import load_config
+
+    cfg = load_config(config)
+    cfg["system"]["seed"] = seed
+    if learn_rate is not None:
+        cfg["training"]["optimizer"]["learn_rate"]["initial_rate"] = learn_rate
+        cfg["training"]["optimizer"]["head_lr_scale"] = 1.0 if head_learn_rate is None else head_learn_rate / learn_rate
+    path.write_text(cfg.to_str(), encoding="utf8")
+    return path
+
+
+def train_point(work: Path, env: Dict[str, str], base: Dict, point: Dict, seed: int, budget: int) -> Dict:
+    """Train one side at one grid point, seed and budget (a multiple of the base steps), then
+    score its last model on dev and test: {point, seed, budget, dev, test} (tuning.tag_scores)."""
+    name = re.sub(r"[^A-Za-z0-9.-]+", "_", f"{point_name(point)}-seed{seed}-x{budget}")
+    out = work / "tuning" / name
+    steps, lr = base["steps"] * budget, point["learn_rate"]
+    common = {"threads": base["threads"], "batch_size": base["batch_size"], "test": str(work / "test.jsonl")}
+    eval_sets = {"dev": str(work / "dev.jsonl"), "test": str(work / "test.jsonl")}
+    what = f"{point_name(point)}, seed {seed}, {budget}x budget"
+    if point["side"] == "spacy":
+        out.mkdir(parents=True, exist_ok=True)
+        config = spacy_config(base["config"], out / "trf.cfg", seed, lr, point["head_learn_rate"])
+        spec = {**common, "config": str(config), "corpus": str(work / "corpus"), "output": str(out / "model"),
+                "max_steps": steps, "transformer": base["encoder"]}  # fmt: skip
+        child(work, "spacy-train", spec, env, what, name=f"{name}-train")
+        spec = {**common, "model": str(out / "model" / "model-last"), "eval_sets": eval_sets}
+        tags = child(work, "spacy-tags", spec, env, what, name=f"{name}-tags")["tags"]
+    else:
+        spec = {**common, "encoder": base["encoder"], "train": str(work / "train.jsonl"), "labels": base["labels"],
+                "output": str(out), "steps": steps, "epochs": base["epochs"] * budget,
+                "train_batch": base["train_batch"], "learning_rate": lr, "head_learning_rate": point["head_learn_rate"],
+                "weight_decay": base["weight_decay"], "grad_clip": base["grad_clip"],
+                "warmup_steps": max(1, round(base["warmup_fraction"] * steps)), "seed": seed,
+                "eval_sets": eval_sets}  # fmt: skip
+        tags = child(work, "hf-train", spec, env, what, name=f"{name}-train")["tags"]
+    shutil.rmtree(out, ignore_errors=True)  # the models are not needed again: only their scores
+    scores = {part: tag_scores(list(srsly.read_jsonl(work / f"{part}.jsonl")), tags[part]) for part in ("dev", "test")}
+    log(f"== {what}: dev F1 {scores['dev']['f1']:.4f}, test F1 {scores['test']['f1']:.4f}")
+    return {"point": point, "seed": seed, "budget": budget, **scores}
+
+
+def run_tuning(work: Path, env: Dict[str, str], base: Dict, points: List[Dict], plan: Dict, jobs: int) -> Dict:
+    """Every grid point at the first seed and the base budget; each side's best point on dev; the
+    chosen points at every seed and budget. `jobs` runs side by side."""
+    first, budgets = plan["seeds"][0], plan["budgets"]
+    with ThreadPoolExecutor(jobs) as pool:
+        results = list(pool.map(lambda point: train_point(work, env, base, point, first, 1), points))
+        chosen = {side: choose_best(results, side) for side in ("spacy", "hf")}
+        log("Chosen on dev: " + ", ".join(point_name(point) for point in chosen.values()))
+        todo = [(point, seed, budget) for budget in budgets for seed in plan["seeds"] for point in chosen.values()
+                if (seed, budget) != (first, 1)]  # fmt: skip
+        extra = list(pool.map(lambda job: train_point(work, env, base, *job), todo))
+    chosen_runs = [result for result in results if result["point"] in chosen.values()] + extra
+    comparisons = {
+        f"{budget}x": best_vs_best([run for run in chosen_runs if run["budget"] == budget]) for budget in budgets
+    }
+    return {"grid": results, "chosen": chosen, "chosen_runs": chosen_runs, "best_vs_best": comparisons,
+            "table": grid_table(results, chosen) + "\n\n" + best_table(comparisons)}  # fmt: skip
 
 
 def batch_sweep_row(work: Path, size: int, seed: int, threads: int, env: Dict[str, str], test_words: int) -> Dict:
@@ -282,10 +397,10 @@ def batch_sweep_row(work: Path, size: int, seed: int, threads: int, env: Dict[st
     return row
 
 
-def child(work: Path, role: str, spec: Dict, env: Dict[str, str], what: str) -> Dict:
+def child(work: Path, role: str, spec: Dict, env: Dict[str, str], what: str, name: Optional[str] = None) -> Dict:
     """Run one child role (scripts/children.py) in a process of its own; its result, with the
-    process's peak RSS and wall time."""
-    name = f"{role}-{len(list(work.glob(role + '-*.spec.json')))}"
+    process's peak RSS and wall time. `name` (default: the role and a count) names its files."""
+    name = name or f"{role}-{len(list(work.glob(role + '-*.spec.json')))}"
     spec_path, result_path, log_path = work / f"{name}.spec.json", work / f"{name}.result.json", work / f"{name}.log"
     srsly.write_json(spec_path, {**spec, "result": str(result_path)})
     load = os.getloadavg()[0]
@@ -299,7 +414,7 @@ def child(work: Path, role: str, spec: Dict, env: Dict[str, str], what: str) -> 
     shown = {
         k: round(v, 4) if isinstance(v, float) else v for k, v in result.items() if not isinstance(v, (dict, list))
     }
-    log("   " + srsly.json_dumps(shown))
+    log(f"   {what}: " + srsly.json_dumps(shown))
     return result
 
 

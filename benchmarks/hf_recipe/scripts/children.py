@@ -5,6 +5,7 @@ them with `multinerd.measure.run_measured`):
 
 reads its settings from SPEC.json and writes its result to the file the spec names. Roles:
 spacy-train (this project's training entry, with the loop timed), spacy-infer (nlp.pipe),
+spacy-tags (tuning: word tags of the dev and test sets, untimed),
 hf-train (the recipe as the MultiNERD notebook writes it: Trainer), hf-pipeline
 (transformers.pipeline) and hf-forward (a plain batched forward pass of the recipe's model).
 """
@@ -132,12 +133,33 @@ def spacy_train(spec: Dict) -> Dict:
     }
 
 
+def spacy_word_tags(nlp, rows: List[Dict], batch: int) -> List[List[str]]:
+    """The pipeline run on the rows' words themselves (as the recipe is scored on them): a tag per word."""
+    from spacy.tokens import Doc
+
+    docs = (Doc(nlp.vocab, words=row["tokens"], spaces=[True] * (len(row["tokens"]) - 1) + [False]) for row in rows)
+    return [
+        [(t.ent_iob_ + "-" + t.ent_type_) if t.ent_iob_ in ("B", "I") else "O" for t in doc]
+        for doc in nlp.pipe(docs, batch_size=batch)
+    ]
+
+
+def spacy_tags(spec: Dict) -> Dict:
+    """Tuning: the word tags of each evaluation set (spec["eval_sets"]: name -> JSONL), no timing."""
+    set_threads(spec["threads"])
+    import spacy
+
+    nlp = spacy.load(spec["model"])
+    return {
+        "tags": {name: spacy_word_tags(nlp, list(srsly.read_jsonl(path)), spec["batch_size"])
+                 for name, path in spec["eval_sets"].items()}
+    }  # fmt: skip
+
+
 def spacy_infer(spec: Dict) -> Dict:
     set_threads(spec["threads"])
     import spacy
-    from spacy.tokens import Doc
 
-    import multinerd.tokenizer  # noqa: F401  registers the tokenizer the config names
     from multinerd.scoring import micro_scores
 
     rows, texts = read_test_texts(spec)
@@ -151,15 +173,14 @@ def spacy_infer(spec: Dict) -> Dict:
         for row, doc in zip(rows, docs)
     ]
     # The score: the pipeline run on the test words themselves, as the recipe is scored on them.
-    word_docs = (
-        Doc(nlp.vocab, words=row["tokens"], spaces=[True] * (len(row["tokens"]) - 1) + [False]) for row in rows
-    )
-    predicted = [
-        [(t.ent_iob_ + "-" + t.ent_type_) if t.ent_iob_ in ("B", "I") else "O" for t in doc]
-        for doc in nlp.pipe(word_docs, batch_size=batch)
-    ]
+    predicted = spacy_word_tags(nlp, rows, batch)
     gold = [row["tags"] for row in rows]
-    return {**result, "scores": micro_scores(gold, predicted), "scores_from_text": text_scores(rows, from_text)}
+    return {
+        **result,
+        "scores": micro_scores(gold, predicted),
+        "scores_from_text": text_scores(rows, from_text),
+        "tags": {"test": predicted},
+    }
 
 
 def hf_train(spec: Dict) -> Dict:
@@ -214,8 +235,7 @@ def hf_train(spec: Dict) -> Dict:
 
     start = time.perf_counter()
     train_ds = load(spec["train"]).map(tokenize_and_align_labels, batched=True)
-    test_raw = load(spec["test"])
-    test_ds = test_raw.map(tokenize_and_align_labels, batched=True)
+    eval_sets = {name: load(path) for name, path in (spec.get("eval_sets") or {"test": spec["test"]}).items()}
     prepare_seconds = time.perf_counter() - start
     model = AutoModelForTokenClassification.from_pretrained(
         spec["encoder"], num_labels=len(label_names), id2label=id2label, label2id=label2id
@@ -241,6 +261,7 @@ def hf_train(spec: Dict) -> Dict:
         disable_tqdm=True,
         dataloader_pin_memory=False,
     )
+    head_rate = spec.get("head_learning_rate")
     trainer = Trainer(
         model,
         args,
@@ -248,26 +269,33 @@ def hf_train(spec: Dict) -> Dict:
         data_collator=DataCollatorForTokenClassification(tokenizer),
         processing_class=tokenizer,
         compute_metrics=compute_metrics,
+        # The recipe: one rate; tuning may give the classifier a rate of its own (the Trainer's
+        # schedule scales both groups alike).
+        optimizers=(None, None) if head_rate is None else (head_rate_adamw(model, spec, head_rate), None),
     )
     start, start_cpu = time.perf_counter(), time.process_time()
     train_output = trainer.train()
     train_seconds, train_cpu_seconds = time.perf_counter() - start, time.process_time() - start_cpu
     # The recipe's evaluation (its compute_metrics over the first sub-tokens), and the benchmark's
-    # score: the same predictions as one tag per test word (a word with no sub-token left is O).
-    prediction = trainer.predict(test_ds)
-    recipe_scores = {
-        k.replace("test_", ""): v
-        for k, v in prediction.metrics.items()
-        if k in ("test_precision", "test_recall", "test_f1", "test_accuracy")
-    }
-    predicted_ids = np.argmax(prediction.predictions, axis=2)
-    predicted, gold = [], []
-    for i, row in enumerate(test_raw):
-        word_ids = tokenizer(row["tokens"], truncation=True, is_split_into_words=True).word_ids()
-        predicted.append(
-            word_tags_from_first_subtokens(word_ids, predicted_ids[i][: len(word_ids)], id2label, len(row["tokens"]))
-        )
-        gold.append([label_names[t] for t in row["ner_tags"]])
+    # score: the same predictions as one tag per word (a word with no sub-token left is O).
+    tags, recipe_scores = {}, {}
+    for name, raw in eval_sets.items():
+        prediction = trainer.predict(raw.map(tokenize_and_align_labels, batched=True))
+        recipe_scores[name] = {
+            k.split("_", 1)[1]: v
+            for k, v in prediction.metrics.items()
+            if k.split("_", 1)[-1] in ("precision", "recall", "f1", "accuracy")
+        }
+        predicted_ids = np.argmax(prediction.predictions, axis=2)
+        tags[name] = []
+        for i, row in enumerate(raw):
+            word_ids = tokenizer(row["tokens"], truncation=True, is_split_into_words=True).word_ids()
+            tags[name].append(
+                word_tags_from_first_subtokens(
+                    word_ids, predicted_ids[i][: len(word_ids)], id2label, len(row["tokens"])
+                )
+            )
+    test_gold = [[label_names[t] for t in row["ner_tags"]] for row in eval_sets["test"]]
     trainer.save_model(spec["output"])
     return {
         "train_seconds": train_seconds,
@@ -276,9 +304,33 @@ def hf_train(spec: Dict) -> Dict:
         "torch_threads": torch_threads(),
         "steps": train_output.global_step,
         "train_loss": train_output.training_loss,
-        "scores": micro_scores(gold, predicted),
-        "recipe_compute_metrics": recipe_scores,
+        "scores": micro_scores(test_gold, tags["test"]),
+        "recipe_compute_metrics": recipe_scores["test"],
+        "tags": tags,
     }
+
+
+def head_rate_adamw(model, spec: Dict, head_rate: float):
+    """The Trainer's AdamW (weight decay on all but biases and LayerNorm weights), with the
+    classifier's parameters at `head_rate` and the encoder's at the spec's learning rate."""
+    import torch
+    from transformers.pytorch_utils import ALL_LAYERNORM_LAYERS
+    from transformers.trainer_pt_utils import get_parameter_names
+
+    decay = {name for name in get_parameter_names(model, ALL_LAYERNORM_LAYERS) if "bias" not in name}
+    groups = {}
+    for name, parameter in model.named_parameters():
+        head = name.startswith("classifier.")
+        key = (head, name in decay)
+        groups.setdefault(key, []).append(parameter)
+    return torch.optim.AdamW(
+        [
+            {"params": params, "lr": head_rate if head else spec["learning_rate"],
+             "weight_decay": spec["weight_decay"] if decayed else 0.0}
+            for (head, decayed), params in groups.items()
+        ],
+        lr=spec["learning_rate"], betas=(0.9, 0.999), eps=1e-8,
+    )  # fmt: skip
 
 
 def hf_pipeline(spec: Dict) -> Dict:
@@ -334,6 +386,7 @@ def hf_forward(spec: Dict) -> Dict:
 ROLES = {
     "spacy-train": spacy_train,
     "spacy-infer": spacy_infer,
+    "spacy-tags": spacy_tags,
     "hf-train": hf_train,
     "hf-pipeline": hf_pipeline,
     "hf-forward": hf_forward,

@@ -70,6 +70,31 @@ def split_sentences(
     return train, test, rest
 
 
+def split_by_language(
+    sentences: Sequence[Sentence], n_train: int, n_test: int, n_dev: int = 0, seed: int = 0
+) -> Dict[str, List[Sentence]]:
+    """`split_sentences` within each language (so every language keeps its share), then a dev
+    part carved from each language's training sentences (`n_dev` < 0: a tenth of them):
+    {"train", "dev", "test", "rest"}, the languages in sorted order. The counts are per language."""
+    by_lang: Dict[str, List[Sentence]] = {}
+    for sentence in sentences:
+        by_lang.setdefault(sentence.lang, []).append(sentence)
+    parts: Dict[str, List[Sentence]] = {"train": [], "dev": [], "test": [], "rest": []}
+    for lang in sorted(by_lang):
+        try:
+            train, test, rest = split_sentences(by_lang[lang], n_train, n_test, seed)
+        except ValueError as err:
+            raise ValueError(f"{lang}: {err}") from None
+        dev = max(1, len(train) // 10) if n_dev < 0 else n_dev
+        if dev >= len(train):
+            raise ValueError(f"{lang}: can't carve {dev:,} dev sentences from {len(train):,} training sentences")
+        parts["dev"] += train[:dev]
+        parts["train"] += train[dev:]
+        parts["test"] += test
+        parts["rest"] += rest
+    return parts
+
+
 def label_list(sentences: Iterable[Sentence]) -> List[str]:
     """The recipe's label list: O, then B-/I- of every entity type seen (MultiNERD's order first)."""
     types = {tag[2:] for sentence in sentences for tag in sentence.tags if tag != "O"}

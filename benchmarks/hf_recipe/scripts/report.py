@@ -85,9 +85,18 @@ def cpu_time_figures(runs: List[Dict], words_train: float, words_test: float) ->
     return {"figures": figures, "ratios": ratios}
 
 
-def make_report(settings: Dict, runs: List[Dict], sweep_rows: Optional[List[Dict]] = None) -> Dict:
+def make_report(
+    settings: Dict,
+    runs: List[Dict],
+    sweep_rows: Optional[List[Dict]] = None,
+    as_written: Optional[Dict] = None,
+    tuning: Optional[Dict] = None,
+) -> Dict:
     """The JSON report: settings, each side's medians, `ratios` (this project / the recipe), the
-    same over CPU time, every figure with its range, the raw runs, the sweep and the table."""
+    same over CPU time, every figure with its range, the raw runs, the sweep, the table; with
+    `as_written` (tuning.best_vs_best of these runs) F1 per language, and with `tuning` the grid,
+    the chosen points and the best against the best at each budget (`ratios.f1_vs_best`, and
+    `f1_vs_best_<n>x` for the other budgets; `per_language` at the base budget)."""
     words_train = settings["train_words"] * settings["epochs"]
     words_test = settings["test_words"]
     per_run = {key: {"ours": [], "peer": []} for key, _, _ in TABLE_ROWS}
@@ -135,6 +144,16 @@ def make_report(settings: Dict, runs: List[Dict], sweep_rows: Optional[List[Dict
     if sweep_rows:
         report["batch_sweep"] = batch_sweep(sweep_rows)
         report["table"] += "\n\n" + sweep_table(report["batch_sweep"])
+    if as_written:
+        report["per_language_as_written"] = report["per_language"] = as_written["per_language"]
+    if tuning:
+        comparisons = tuning["best_vs_best"]
+        for budget, comparison in comparisons.items():
+            key = "f1_vs_best" if budget == "1x" else f"f1_vs_best_{budget}"
+            report["ratios"][key] = comparison["ratio"]["median"]
+        report["per_language"] = comparisons["1x"]["per_language"]
+        report["tuning"] = {key: value for key, value in tuning.items() if key != "table"}
+        report["table"] += "\n\n" + tuning["table"]
     return report
 
 

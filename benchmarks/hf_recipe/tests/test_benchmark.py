@@ -22,13 +22,17 @@ def positive(value):
 
 
 def test_benchmark_smoke(tmp_path, tiny_bert):
-    """The whole command on a tiny BERT: 50 training and 20 test sentences, 4 steps a side."""
+    """The whole command on a tiny BERT, tuning mode included: 10 languages of the sample, 8
+    training sentences each (a tenth carved for dev in tuning) and 2 test sentences each; two
+    grid points a side, the chosen points at two seeds and twice the budget."""
     import srsly
 
     output = tmp_path / "metrics" / "benchmark.json"
     done = benchmark(
-        "--transformer", tiny_bert, "--data", SAMPLE, "--train-sentences", 50, "--test-sentences", 20,
-        "--epochs", 1, "--threads", 1, "--batch-size", 8, "--sweep", 4, "--output", output, cwd=tmp_path,
+        "--transformer", tiny_bert, "--data", SAMPLE, "--train-sentences", 8, "--test-sentences", 2,
+        "--epochs", 1, "--threads", 1, "--batch-size", 8, "--sweep", 4, "--output", output,
+        "--tune", "true", "--grid-lrs", "1e-4,1e-3", "--grid-head-lrs", "same", "--budgets", "1,2", "--tune-seeds", 2,
+        "--jobs", 2, cwd=tmp_path,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     report = srsly.read_json(output)
@@ -49,11 +53,28 @@ def test_benchmark_smoke(tmp_path, tiny_bert):
     else:
         assert report["ratios"]["f1"] is None
     settings = report["settings"]
-    assert settings["train_sentences"] == 50 and settings["test_sentences"] == 20
-    assert settings["optimizer_steps"] == 4 and settings["threads"] == 1 and settings["infer_batch_size"] == 8
+    languages = settings["languages"]
+    assert len(languages) == 10
+    assert settings["train_sentences"] == 70 and settings["dev_sentences"] == 10 and settings["test_sentences"] == 20
+    assert settings["optimizer_steps"] == 5 and settings["threads"] == 1 and settings["infer_batch_size"] == 8
+    # Tuning: every grid point scored on dev and test, the chosen ones by dev, at 2 seeds and 2 budgets.
+    tuning = report["tuning"]
+    assert len(tuning["grid"]) == 4
+    for side in ("spacy", "hf"):
+        mine = [result for result in tuning["grid"] if result["point"]["side"] == side]
+        assert tuning["chosen"][side] == max(mine, key=lambda result: result["dev"]["f1"])["point"]
+    assert len(tuning["chosen_runs"]) == 2 * 2 * 2
+    for key in ("f1_vs_best", "f1_vs_best_2x"):
+        assert key in report["ratios"]
+    for budget in ("1x", "2x"):
+        comparison = tuning["best_vs_best"][budget]
+        assert comparison["seeds"] == [0, 1] and set(comparison["per_language"]) == set(languages)
+    for lang, row in report["per_language"].items():
+        assert 0 <= row["spacy"] <= 1 and 0 <= row["hf"] <= 1 and "ratio_vs_best" in row
+    assert set(report["per_language_as_written"]) == set(languages)
     run = report["runs"][0]
-    assert run["spacy"]["train"]["steps"] == 5  # spaCy's steps 0..4: see scripts/benchmark.py
-    assert run["hf"]["train"]["steps"] == 4
+    assert run["spacy"]["train"]["steps"] == 6  # spaCy's steps 0..5: see scripts/benchmark.py
+    assert run["hf"]["train"]["steps"] == 5
     for scores in (
         run["spacy"]["infer"]["scores"],
         run["hf"]["train"]["scores"],
@@ -71,6 +92,7 @@ def test_benchmark_smoke(tmp_path, tiny_bert):
     assert run["spacy"]["train"]["torch_threads"] == run["hf"]["train"]["torch_threads"] == 1
     table = output.with_suffix(".md").read_text(encoding="utf8")
     assert table.startswith("| figure |") and "| each at its best |" in table
+    assert "(chosen on dev)" in table and "2x: overall" in table
     assert "seqeval F1" in done.stdout and "Ratios" in done.stdout
 
 
