@@ -28,6 +28,7 @@ import srsly
 
 from .annotate_inputs import OUTPUT_COLUMN, Block, BlockRows, ReadSettings, Source, fingerprint, read_block
 from .annotate_loading import load_for_annotation
+from .gpu import require_gpu, use_gpu_annotation_settings
 
 MANIFEST = "_annotate.json"
 LOCK = "_annotate.lock"
@@ -130,9 +131,9 @@ def check_model(model: str) -> None:
 
 
 def load_pipeline(options: Options):
-    """The pipeline `options.model` names (a package or a folder), on the GPU if asked, with
-    `options.code` imported first (custom components). Raises AnnotateError."""
-    import spacy
+    """The pipeline `options.model` names (a package or a folder), on the GPU if asked (with
+    GPU-sized batches, multinerd.gpu), with `options.code` imported first (custom components).
+    Raises AnnotateError."""
     from spacy.cli._util import import_code
 
     if options.code:
@@ -141,13 +142,15 @@ def load_pipeline(options: Options):
     check_model(model)
     if options.gpu_id >= 0:
         try:
-            spacy.require_gpu(options.gpu_id)
+            require_gpu(options.gpu_id)
         except Exception as err:  # no cupy, no such device
             raise AnnotateError(f"Can't use GPU {options.gpu_id}: {err}. Pass --gpu-id -1 for the CPU.") from None
     try:
         nlp = load_for_annotation(model)
     except Exception as err:  # whatever a broken or incompatible pipeline raises
         raise AnnotateError(f"Can't load the pipeline {model}: {str(err).strip().splitlines()[0]}") from None
+    if options.gpu_id >= 0:
+        use_gpu_annotation_settings(nlp)
     if options.threads and "torch" in sys.modules:
         import torch
 
