@@ -1,6 +1,7 @@
 """scripts/annotate.py with the local engine: inputs cut into blocks and read back exactly
 (every format, ids, carried fields, bad rows), the same entities as a plain nlp.pipe in this
-process and in worker processes, and the output folder: atomic part files, resume, --overwrite,
+process (worker processes and Ray: benchmarks/annotate/tests/test_annotate_engines.py, to keep
+this suite fast), and the output folder: atomic part files, resume, --overwrite,
 runs that must not mix."""
 
 import fcntl
@@ -234,25 +235,6 @@ def test_local_engine_gives_nlp_pipes_entities_for_every_id(annotate_model, text
     assert [[(e.start_char, e.end_char, e.label_, e.text) for e in doc.ents] for doc in docs] == [
         expected[i] for i in ids
     ]
-
-
-def test_local_worker_processes_give_the_same_entities(annotate_model, texts, expected, tmp_path):
-    write_jsonl_texts(tmp_path / "in.jsonl", texts)
-    result = run(
-        tmp_path / "in.jsonl",
-        tmp_path / "out",
-        "--model",
-        annotate_model,
-        "--workers",
-        2,
-        "--block-size",
-        500,
-        "--format",
-        "jsonl",
-    )
-    assert result.exit_code == 0, result.output
-    assert entities_by_id(tmp_path / "out") == expected
-    assert len(list((tmp_path / "out").glob("part-*.jsonl"))) == 5
 
 
 # --- the output folder -------------------------------------------------------------------------

@@ -224,3 +224,21 @@ def test_installed_package_loads_in_a_fresh_process(project):
             assert text[start_char:end_char] == ent_text
             previous_end = end_char
     assert out["docs"]["zh"]["tokens"] == list(SENTENCES["zh"])
+
+
+def test_annotate_on_the_defaults_annotates_the_sample_test_texts(project):
+    """`spacy project run annotate` as the README says: the test split, the cnn model `all` built, offline."""
+    from annotate_helpers import output_rows
+    from spacy.vocab import Vocab
+
+    from multinerd.corpus import read_docs
+
+    root = project["root"]
+    project_run(root, "annotate", capture=True)
+    texts = [doc.text for doc in read_docs(root / "corpus" / "test", Vocab())]
+    rows = output_rows(root / "annotations")
+    assert len(rows) == len({row["id"] for row in rows}) == len(texts)
+    assert sum(len(row["entities"]) for row in rows) > 0
+    for row in rows:
+        for entity in row["entities"]:
+            assert entity["label"] in ENTITY_TYPES

@@ -9,7 +9,7 @@ import sys
 import pytest
 import srsly
 from benchmark_memory import read_texts
-from conftest import PROJECT, REPO
+from conftest import PROJECT, REPO, SAMPLE
 from project_check import command_problems
 from runs import shown, spread
 
@@ -68,24 +68,20 @@ def test_speed_benchmark_smoke(ruler_model, tmp_path):
 
 
 @pytest.fixture(scope="module")
-def trf_model(tmp_path_factory):
+def trf_model(tmp_path_factory, sample_corpus):
     """The product's trf config on a tiny BERT, initialised on the sample (untrained), and the BERT."""
     from spacy import util
     from spacy.training import Example
 
-    from multinerd.corpus import convert, read_docs
-    from multinerd.readers import read_files
+    from multinerd.corpus import read_docs
     from multinerd.tiny_bert import make_tiny_bert
 
-    sample = REPO / "assets" / "multinerd_sample"
-    encoder = make_tiny_bert(sample, tmp_path_factory.mktemp("encoder") / "tiny-bert")
+    encoder = make_tiny_bert(SAMPLE, tmp_path_factory.mktemp("encoder") / "tiny-bert")
     config = util.load_config(
         REPO / "configs" / "trf.cfg", overrides={"components.transformer.model.name": str(encoder)}
     )
     nlp = util.load_model_from_config(config, auto_fill=True)
-    corpus = tmp_path_factory.mktemp("corpus") / "corpus"
-    convert(read_files(sample), corpus, n_buckets=2, dev_sample_size=10)
-    docs = list(read_docs(corpus / "train", nlp.vocab))
+    docs = list(read_docs(sample_corpus / "train", nlp.vocab))
     nlp.initialize(lambda: [Example(nlp.make_doc(doc.text), doc) for doc in docs])
     path = tmp_path_factory.mktemp("trf") / "model"
     nlp.to_disk(path)

@@ -1,9 +1,12 @@
-"""scripts/annotate.py --engine ray: the same entities as nlp.pipe, every Ray process listening
-on the loopback address only, and exactly-once output when an actor or the driver is killed
-mid-job. One embedded Ray serves the module (Ray's start-up is slow); the runs are drivers in
-processes of their own, joining it with --address, each bounded by a timeout. The driver-kill
-test runs the command as a user does (an embedded Ray of its own), twice. Every Ray process
-carries a mark in its environment, so that the tests can check none is left behind."""
+"""scripts/annotate.py's engines that start processes, which the product's suite leaves to these
+tests (CI runs them) to stay fast: local worker processes and Ray give the same entities as a
+plain nlp.pipe; every Ray process listens on the loopback address only; exactly-once output when
+an actor or the driver is killed mid-job. One embedded Ray serves the module (Ray's start-up is
+slow); the runs are drivers in processes of their own, joining it with --address, each bounded
+by a timeout. The driver-kill test runs the command as a user does (an embedded Ray of its own),
+twice. Every Ray process carries a mark in its environment, so that the tests can check none is
+left behind. The model, texts and reference come from the product's test helpers
+(tests/annotate_helpers.py, on pytest.ini's path)."""
 
 import os
 import shutil
@@ -27,9 +30,9 @@ from annotate_helpers import (
     sample_test_texts,
     write_jsonl_texts,
 )
+from conftest import REPO
 
-ROOT = Path(__file__).resolve().parents[1]
-ANNOTATE = ROOT / "scripts" / "annotate.py"
+ANNOTATE = REPO / "scripts" / "annotate.py"
 MARK = "MULTINERD_TEST_RAY"
 RUN_TIMEOUT = 300  # seconds a driver may run before the test kills it and fails
 
@@ -115,11 +118,15 @@ def annotate_model(tmp_path_factory, sample_corpus):
     return build_annotate_model(tmp_path_factory, sample_corpus)
 
 
-def cli(*args, mark: str, address: str = None) -> subprocess.Popen:
-    command = [sys.executable, str(ANNOTATE), *map(str, args), "--engine", "ray"]
-    command += ["--address", address] if address else ["--cpus", "2"]
+def cli(*args, mark: str) -> subprocess.Popen:
+    command = [sys.executable, str(ANNOTATE), *map(str, args)]
     env = {**os.environ, MARK: mark, "HF_HUB_OFFLINE": "1"}
-    return subprocess.Popen(command, cwd=ROOT, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+    return subprocess.Popen(command, cwd=REPO, env=env, stdout=subprocess.PIPE, stderr=subprocess.STDOUT, text=True)
+
+
+def ray_cli(*args, mark: str, address: str = None) -> subprocess.Popen:
+    """annotate --engine ray on the cluster at `address`, or on an embedded Ray of 2 CPUs."""
+    return cli(*args, "--engine", "ray", *(["--address", address] if address else ["--cpus", 2]), mark=mark)
 
 
 def finish(process: subprocess.Popen) -> str:
@@ -131,6 +138,20 @@ def finish(process: subprocess.Popen) -> str:
         pytest.fail(f"annotate ran over {RUN_TIMEOUT} s:\n{output[-3000:]}")
     assert process.returncode == 0, output[-3000:]
     return output
+
+
+# --- local worker processes ---------------------------------------------------------------------
+
+
+def test_local_worker_processes_give_nlp_pipes_entities_for_every_id(annotate_model, sample_corpus, tmp_path):
+    texts = sample_test_texts(sample_corpus) + generated_texts(sample_corpus, 2000)
+    write_jsonl_texts(tmp_path / "in.jsonl", texts)
+    mark = uuid.uuid4().hex
+    args = (tmp_path / "in.jsonl", tmp_path / "out", "--model", annotate_model, "--workers", 2, "--block-size", 500)
+    finish(cli(*args, "--format", "jsonl", mark=mark))
+    assert entities_by_id(tmp_path / "out") == {f"t{i}": e for i, e in enumerate(pipe_entities(annotate_model, texts))}
+    assert len(list((tmp_path / "out").glob("part-*.jsonl"))) == 5
+    assert_none_left(mark)  # the worker processes ended with the run
 
 
 # --- every Ray process on the loopback address -------------------------------------------------
@@ -246,7 +267,7 @@ def test_ray_engine_gives_nlp_pipes_entities_exactly_once_though_an_actor_is_kil
     block = 300
     model = fault_model.build(kill_at=texts[3 * block + 2])
     args = (tmp_path / "in.jsonl", tmp_path / "out", "--model", model, "--code", fault_model.code, "--workers", 2)
-    finish(cli(*args, "--block-size", block, mark=ray_cluster.mark, address=ray_cluster.address))
+    finish(ray_cli(*args, "--block-size", block, mark=ray_cluster.mark, address=ray_cluster.address))
     assert (fault_model.log / "killed").exists()
     runs = block_runs(fault_model.log, texts, block)
     needed = -(-len(texts) // block)
@@ -273,7 +294,7 @@ def test_a_killed_driver_leaves_no_process_and_the_rerun_completes_exactly_once(
         "--block-size",
         BLOCK,
     )
-    first = cli(*args, mark=mark)  # the command as a user runs it: an embedded Ray of its own
+    first = ray_cli(*args, mark=mark)  # the command as a user runs it: an embedded Ray of its own
     deadline = time.monotonic() + RUN_TIMEOUT
     # Kill it mid-job: while an actor is in the middle of block 3.
     while time.monotonic() < deadline and first.poll() is None and not (fault_model.log / "held").exists():
@@ -284,7 +305,7 @@ def test_a_killed_driver_leaves_no_process_and_the_rerun_completes_exactly_once(
     written = {(int(path.name.rsplit("-", 1)[1].split(".")[0]) - 1) // BLOCK for path in output.glob("part-*.parquet")}
     assert 3 not in written and len(written) < N_TEXTS // BLOCK  # (parts are named after their first line)
     assert_none_left(mark)  # the embedded Ray went with its driver
-    finish(cli(*args, mark=mark))
+    finish(ray_cli(*args, mark=mark))
     assert_none_left(mark)
     runs = block_runs(fault_model.log, texts, BLOCK)
     print(f"driver killed with {len(written)} parts written: {N_TEXTS // BLOCK} blocks needed, {len(runs)} block runs")
