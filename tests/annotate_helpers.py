@@ -15,18 +15,25 @@ from multinerd.corpus import read_docs
 ROOT = Path(__file__).resolve().parents[1]
 
 
-def build_annotate_model(tmp_path_factory, sample_corpus) -> Path:
-    """configs/cnn.cfg initialised on the sample's training split, saved; built once a session
-    (each test module's fixture calls this)."""
+def initialised_pipeline(config: str, sample_corpus: Path, path: Path, **overrides) -> Path:
+    """configs/<config>.cfg (with config overrides) initialised on the sample's training split
+    (untrained: seeded random weights), saved at `path`."""
     from spacy import util
     from spacy.training import Example
 
+    nlp = util.load_model_from_config(util.load_config(ROOT / "configs" / config, overrides=overrides), auto_fill=True)
+    docs = list(read_docs(sample_corpus / "train", nlp.vocab))
+    nlp.initialize(lambda: [Example(nlp.make_doc(doc.text), doc) for doc in docs])
+    nlp.to_disk(path)
+    return path
+
+
+def build_annotate_model(tmp_path_factory, sample_corpus) -> Path:
+    """configs/cnn.cfg initialised on the sample, saved; built once a session (each test
+    module's fixture calls this)."""
     path = tmp_path_factory.getbasetemp() / "annotate-model"
     if not (path / "config.cfg").exists():
-        nlp = util.load_model_from_config(util.load_config(ROOT / "configs" / "cnn.cfg"), auto_fill=True)
-        docs = list(read_docs(sample_corpus / "train", nlp.vocab))
-        nlp.initialize(lambda: [Example(nlp.make_doc(doc.text), doc) for doc in docs])
-        nlp.to_disk(path)
+        initialised_pipeline("cnn.cfg", sample_corpus, path)
     return path
 
 

@@ -8,29 +8,18 @@ from pathlib import Path
 import numpy
 import pytest
 import srsly
-from annotate_helpers import ROOT, sample_test_texts
+from annotate_helpers import initialised_pipeline, sample_test_texts
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
 from multinerd.annotate_loading import Region, load_for_annotation, read_msgpack
-from multinerd.corpus import read_docs
 
 
 @pytest.fixture(scope="module")
 def trf_pipeline(tiny_bert, sample_corpus, tmp_path_factory) -> Path:
     """configs/trf.cfg on the tiny BERT, initialised on the sample (untrained: seeded weights), saved."""
-    from spacy import util
-    from spacy.training import Example
-
-    config = util.load_config(
-        ROOT / "configs" / "trf.cfg", overrides={"components.transformer.model.name": str(tiny_bert)}
-    )
-    nlp = util.load_model_from_config(config, auto_fill=True)
-    docs = list(read_docs(sample_corpus / "train", nlp.vocab))
-    nlp.initialize(lambda: [Example(nlp.make_doc(doc.text), doc) for doc in docs])
-    path = tmp_path_factory.mktemp("trf") / "model"
-    nlp.to_disk(path)
-    return path
+    overrides = {"components.transformer.model.name": str(tiny_bert)}
+    return initialised_pipeline("trf.cfg", sample_corpus, tmp_path_factory.mktemp("trf") / "model", **overrides)
 
 
 def annotations(nlp, texts):

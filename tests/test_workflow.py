@@ -21,7 +21,7 @@ from weasel.util import load_project_config
 from multinerd.labels import ENTITY_TYPES, LANGUAGES
 
 ROOT = Path(__file__).resolve().parents[1]
-GENERATED = ("corpus", "training", "metrics", "packages", "project.lock")
+GENERATED = ("corpus", "training", "metrics", "packages", "annotations", "project.lock")
 PACKAGE = "xx_multinerd"
 WHEEL = "packages/xx_multinerd-0.1.0/dist/xx_multinerd-0.1.0-py3-none-any.whl"
 CNN_STEPS = 200  # the default is 953 (80 s here); 200 steps scored F1 0.25 on the sample's test split

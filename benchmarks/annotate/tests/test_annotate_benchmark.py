@@ -9,7 +9,7 @@ import sys
 import pytest
 import srsly
 from benchmark_memory import read_texts
-from conftest import PROJECT, REPO, SAMPLE
+from conftest import PROJECT, SAMPLE
 from project_check import command_problems
 from runs import shown, spread
 
@@ -70,22 +70,15 @@ def test_speed_benchmark_smoke(ruler_model, tmp_path):
 @pytest.fixture(scope="module")
 def trf_model(tmp_path_factory, sample_corpus):
     """The product's trf config on a tiny BERT, initialised on the sample (untrained), and the BERT."""
-    from spacy import util
-    from spacy.training import Example
+    from annotate_helpers import initialised_pipeline
 
-    from multinerd.corpus import read_docs
     from multinerd.tiny_bert import make_tiny_bert
 
     encoder = make_tiny_bert(SAMPLE, tmp_path_factory.mktemp("encoder") / "tiny-bert")
-    config = util.load_config(
-        REPO / "configs" / "trf.cfg", overrides={"components.transformer.model.name": str(encoder)}
-    )
-    nlp = util.load_model_from_config(config, auto_fill=True)
-    docs = list(read_docs(sample_corpus / "train", nlp.vocab))
-    nlp.initialize(lambda: [Example(nlp.make_doc(doc.text), doc) for doc in docs])
-    path = tmp_path_factory.mktemp("trf") / "model"
-    nlp.to_disk(path)
-    return path, encoder
+    overrides = {"components.transformer.model.name": str(encoder)}
+    return initialised_pipeline(
+        "trf.cfg", sample_corpus, tmp_path_factory.mktemp("trf") / "model", **overrides
+    ), encoder
 
 
 def test_memory_benchmark_smoke(trf_model, tmp_path):
