@@ -33,7 +33,7 @@ import numpy
 import srsly
 from spacy.language import Language
 from spacy.tokens import Doc, Span, SpanGroup
-from spacy.util import minibatch
+from spacy.util import minibatch, registry
 
 SCORE = "score"  # ent._.score
 FACTORY = "xx_multinerd_entity_scores"
@@ -255,13 +255,19 @@ class EntityScorer:
         return self
 
 
-@Language.factory(
-    FACTORY,
-    default_config={"ner": "ner", "threshold": 0.0, "alternatives_key": None},
-    requires=["doc.ents"],
-    assigns=["doc.ents", f"span._.{SCORE}"],
-)
 def make_entity_scorer(
     nlp: Language, name: str, ner: str, threshold: float, alternatives_key: Optional[str]
 ) -> EntityScorer:
     return EntityScorer(nlp, name, ner=ner, threshold=threshold, alternatives_key=alternatives_key)
+
+
+# Registered once. Where this project is installed, two copies of this file run, the package's
+# and the project's (through its entry point, or `spacy package --code`): the first keeps the
+# name, as spaCy refuses a second function for a factory.
+if Language.get_factory_name(FACTORY) not in registry.factories:
+    Language.factory(
+        FACTORY,
+        default_config={"ner": "ner", "threshold": 0.0, "alternatives_key": None},
+        requires=["doc.ents"],
+        assigns=["doc.ents", f"span._.{SCORE}"],
+    )(make_entity_scorer)
