@@ -318,7 +318,10 @@ def notes(
         '{"threshold": 0.9, "alternatives_key": "ner_alternatives"}}})\n'
         'doc = nlp("Angela Merkel besuchte im Mai 2019 das Brandenburger Tor in Berlin.")\n'
         'alternatives = doc.spans["ner_alternatives"]\n'
-        'print(list(zip(alternatives, alternatives.attrs["scores"])))'
+        'print(list(zip(alternatives, alternatives.attrs["scores"])))\n'
+        "# displaCy, each entity's score after its label\n"
+        f"from spacy import displacy\nfrom {package}.confidence import displacy_data\n\n"
+        'data, options = displacy_data(doc)\nhtml = displacy.render(data, style="ent", manual=True, options=options)'
     )
     md.add(md.code_block(scores_usage, "python"))
     if confidence:

@@ -10,11 +10,13 @@ from pathlib import Path
 import numpy
 import pytest
 import spacy
+from spacy import displacy
 from spacy.training import Example
 from spacy.util import load_config, minibatch
 from typer.testing import CliRunner
 
-from multinerd.confidence import FACTORY, IDENTITY, MIN_ALTERNATIVE, SCORE, Actions, entity_scores, logit
+from multinerd.colors import ENTITY_COLORS
+from multinerd.confidence import FACTORY, IDENTITY, MIN_ALTERNATIVE, SCORE, Actions, displacy_data, entity_scores, logit
 from multinerd.corpus import read_docs
 from multinerd.reliability import (
     THRESHOLDS,
@@ -119,6 +121,17 @@ def test_calibration_travels_with_the_pipeline(trained, texts, tmp_path):
     )
     copy = spacy.load(trained).from_bytes(nlp.to_bytes())
     assert [e._.score for d in copy.pipe(texts[:20]) for e in d.ents] == pytest.approx(calibrated)
+
+
+def test_displacy_shows_the_scores_in_each_types_colour(trained, texts):
+    nlp = spacy.load(trained)
+    doc = next(doc for doc in nlp.pipe(texts) if doc.ents)
+    data, options = displacy_data(doc)
+    html = displacy.render(data, style="ent", manual=True, options=options)
+    for ent in doc.ents:
+        label = f"{ent.label_} {ent._.score:.2f}"
+        assert label in html and options["colors"][label] == ENTITY_COLORS[ent.label_]
+        assert f"background: {ENTITY_COLORS[ent.label_]}" in html
 
 
 # --- the figures -----------------------------------------------------------------------------------

@@ -255,6 +255,26 @@ class EntityScorer:
         return self
 
 
+def displacy_data(doc: Doc, digits: int = 2) -> Tuple[Dict, Dict]:
+    """displaCy's manual data for `doc` with each entity's score after its label ("PER 0.93"), and
+    the options that keep each type's colour (the registered displaCy colours):
+
+        data, options = displacy_data(doc)
+        displacy.render(data, style="ent", manual=True, options=options)
+    """
+    colors: Dict[str, str] = {}
+    for entity_colors in registry.displacy_colors.get_all().values():
+        colors.update(entity_colors())
+    ents, shown = [], {}
+    for ent in doc.ents:
+        score = ent._.get(SCORE) if Span.has_extension(SCORE) else None
+        label = ent.label_ if score is None else f"{ent.label_} {score:.{digits}f}"
+        ents.append({"start": ent.start_char, "end": ent.end_char, "label": label})
+        if ent.label_ in colors:
+            shown[label] = colors[ent.label_]
+    return {"text": doc.text, "ents": ents, "title": None}, {"colors": shown}
+
+
 def make_entity_scorer(
     nlp: Language, name: str, ner: str, threshold: float, alternatives_key: Optional[str]
 ) -> EntityScorer:
