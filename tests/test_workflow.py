@@ -170,7 +170,7 @@ def test_wheel_contents(project):
     assert "ents_f" in meta["performance"]
     with zipfile.ZipFile(io.BytesIO(project["cnn_wheel"])) as wheel:
         meta = json.loads(wheel.read(f"{PACKAGE}/{PACKAGE}-0.1.0/meta.json"))
-    assert meta["pipeline"] == ["tok2vec", "ner"] and meta["multinerd"]["config"] == "configs/cnn.cfg"
+    assert meta["pipeline"] == ["tok2vec", "ner", "entity_scores"] and meta["multinerd"]["config"] == "configs/cnn.cfg"
 
 
 CHECK = r"""
