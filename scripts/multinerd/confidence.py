@@ -17,8 +17,8 @@ where the `ner` said O), best first, their scores in the group's `attrs["scores"
 spancat keeps them.
 
 (A beam over the same weights, `ner.beam_parse` and `ner.scored_ents`, was measured first: on a
-trained model its parses all keep the greedy entities and differ by one extra entity each, so
-every greedy entity's beam marginal was 1.0, whatever the width and temperature.)
+trained pipeline every greedy entity's beam marginal was at least 0.999 at beam widths 4, 8 and
+16, as the beam's other parses add entities to the greedy ones rather than drop them; README.md.)
 
 This file is shipped inside the `xx_multinerd` package (`spacy package --code`), so it imports
 nothing from this repository; in the project, pyproject.toml's `spacy_factories` entry point
