@@ -67,7 +67,9 @@ for lang, text in sentences.items():
     result["docs"][lang] = {
         "text": doc.text,
         "tokens": [token.text for token in doc],
-        "ents": [[ent.text, ent.label_, ent.start_char, ent.end_char] for ent in doc.ents],
+        # The entity's probability (ent._.score) where the package has an entity scorer.
+        "ents": [[ent.text, ent.label_, ent.start_char, ent.end_char, ent._.get("score") if ent.has_extension("score") else None]
+                 for ent in doc.ents],
     }
 print(json.dumps(result, ensure_ascii=False))
 """
@@ -88,6 +90,11 @@ def describe_scores(scores: Dict[str, Optional[float]]) -> str:
     return ", ".join(
         f"{SCORE_NAMES[key]} " + (f"{100 * value:.2f}" if value is not None else "n/a") for key, value in scores.items()
     )
+
+
+def describe_entity(text: str, label: str, start: int, end: int, score: Optional[float]) -> str:
+    """The entity as `Berlin (LOC, 0.93)`, or `Berlin (LOC)` from a package without entity scores."""
+    return f"{text} ({label}" + (f", {score:.2f})" if score is not None else ")")
 
 
 def describe_training(trained_on: Dict) -> str:
@@ -186,7 +193,7 @@ def main(
             "spacy project run all . --vars.dataset=Babelscape/multinerd"
         )
     for lang, doc in result["docs"].items():
-        ents = ", ".join(f"{text} ({label})" for text, label, _, _ in doc["ents"]) or "(none)"
+        ents = ", ".join(describe_entity(*ent) for ent in doc["ents"]) or "(none)"
         print(f"{lang}  {doc['text']}\n    entities: {ents}")
     print(f"Package location: {location}")
     print(f"Test scores (%): {describe_scores(result['test_scores'])}")

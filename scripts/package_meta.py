@@ -1,25 +1,29 @@
 """Prepare a trained pipeline for `spacy package`: the meta.json fields spaCy doesn't fill in, and
 the license files it ships.
 
-    python scripts/package_meta.py training/trf/model-best packages/model --metrics metrics/trf \\
+    python scripts/package_meta.py training/trf/model-calibrated packages/model --metrics metrics/trf \\
         --report corpus/report.json --config trf --name multinerd --version 0.1.0
     python -m spacy package packages/model packages --name multinerd --version 0.1.0 \\
-        --code scripts/multinerd/tokenizer.py,scripts/multinerd/colors.py --build sdist,wheel --force
+        --code scripts/multinerd/tokenizer.py,scripts/multinerd/colors.py,scripts/multinerd/confidence.py \\
+        --build sdist,wheel --force
 
 OUTPUT becomes a copy of MODEL (the trained pipeline itself is another command's output and stays
 as it is) with
     meta.json                  the model's meta plus name, version, license, description, sources,
                                the test scores (METRICS/scores.json from `spacy evaluate`,
                                METRICS/seqeval.json from scripts/evaluate.py) and notes (usage,
-                               seqeval tables per type and per language, license, training); the
+                               seqeval tables per type and per language, the entity scores'
+                               reliability from METRICS/confidence.json, license, training); the
                                model card is the one `spacy package` writes from it;
+    reliability.png, precision_recall.png
+                               the plots scripts/evaluate.py drew (METRICS/), linked from the card;
     LICENSE, LICENSES_SOURCES  the weights' license and the sources', which `spacy package` ships.
 """
 
 import re
 import shutil
 from pathlib import Path
-from typing import Any, Dict, List, Optional
+from typing import Any, Dict, List, Optional, Sequence
 
 import srsly
 import typer
@@ -28,6 +32,7 @@ from wasabi import MarkdownRenderer, msg
 
 from multinerd.cli import fail
 from multinerd.labels import ENTITY_TYPES, LANGUAGES
+from multinerd.reliability import render_markdown as render_confidence
 from multinerd.scoring import MODES, render_markdown
 
 app = typer.Typer(add_completion=False)
@@ -72,6 +77,13 @@ TOKENIZATION = "spaCy's xx rules, CJK characters cut into single tokens (xx_mult
 SPACY_KEYS = ("ents_p", "ents_r", "ents_f", "ents_per_type", "speed")
 # seqeval.json's score names -> meta.json's, short like spaCy's own ents_per_type {p, r, f}.
 SEQEVAL_NAMES = {"precision": "p", "recall": "r", "f1": "f", "support": "support", "accuracy": "accuracy"}
+# scripts/evaluate.py's plots of the entity scores, shipped beside the model card that links them.
+PLOTS = {
+    "reliability.png": "Reliability of the entity scores",
+    "precision_recall.png": "Precision and recall by threshold",
+}
+# confidence.json's figures kept in meta.json (its 101-point curve stays in the plot).
+CONFIDENCE_KEYS = ("entities", "gold", "ece", "thresholds", "reliability")
 
 
 # --- the transformer's source and license ------------------------------------------------------
@@ -165,13 +177,16 @@ def build_meta(
     seqeval: Optional[Dict[str, Any]] = None,
     report: Optional[Dict[str, Any]] = None,
     transformer: Optional[str] = None,
+    confidence: Optional[Dict[str, Any]] = None,
+    plots: Sequence[str] = (),
     author: str = "",
     email: str = "",
     url: str = "",
 ) -> Dict[str, Any]:
     """The package's meta.json from the meta `spacy train` wrote, the test scores (scores.json,
-    seqeval.json) and the corpus' report.json; `transformer` (the one the pipeline was fine-tuned
-    from) is needed for a pipeline with one and ignored for a pipeline without."""
+    seqeval.json, confidence.json and the names of the PLOTS that ship with it) and the corpus'
+    report.json; `transformer` (the one the pipeline was fine-tuned from) is needed for a pipeline
+    with one and ignored for a pipeline without."""
     report = report or {}
     dataset = report.get("source") or "unknown"
     langs = ",".join(report["langs"]) if report.get("langs") else "all"
@@ -205,6 +220,8 @@ def build_meta(
         meta["performance"].update({"seqeval_p": overall["precision"], "seqeval_r": overall["recall"],
                                     "seqeval_f": overall["f1"]})  # fmt: skip
         meta["performance"]["seqeval"] = seqeval_performance(seqeval)
+    if confidence:
+        meta["performance"]["entity_scores"] = {key: confidence[key] for key in CONFIDENCE_KEYS}
     train = report.get("splits", {}).get("train", {})
     meta["multinerd"] = {
         "dataset": dataset,
@@ -220,7 +237,7 @@ def build_meta(
         "seed": report.get("seed"),
         "dev_sample_scores": dev_scores,
     }
-    meta["notes"] = notes(meta, seqeval)
+    meta["notes"] = notes(meta, seqeval, confidence, plots)
     return meta
 
 
@@ -259,9 +276,14 @@ def describe(languages: List[str], dataset: str, config: str, transformer: Optio
     )
 
 
-def notes(meta: Dict[str, Any], seqeval: Optional[Dict[str, Any]]) -> str:
+def notes(
+    meta: Dict[str, Any],
+    seqeval: Optional[Dict[str, Any]],
+    confidence: Optional[Dict[str, Any]] = None,
+    plots: Sequence[str] = (),
+) -> str:
     """The model card's text after spaCy's feature, label and accuracy tables: usage, seqeval's
-    tables (per entity type, per language), license, training."""
+    tables (per entity type, per language), the entity scores, license, training."""
     package, custom = f"{meta['lang']}_{meta['name']}", meta["multinerd"]
     md = MarkdownRenderer()
     md.add(md.title(3, "Usage"))
@@ -282,6 +304,31 @@ def notes(meta: Dict[str, Any], seqeval: Optional[Dict[str, Any]]) -> str:
         md.add(render_markdown(seqeval, level=3))
     else:
         md.add("No seqeval test scores were found when this package was built (run `spacy project run evaluate`).")
+    md.add(md.title(3, "Entity scores"))
+    md.add(
+        "Every entity carries a probability, `ent._.score`, calibrated on dev (never on test). A threshold at "
+        "load time drops the entities scored below it; `alternatives_key` keeps the spans the pipeline did not "
+        "choose, with their scores, in a span group:"
+    )
+    scores_usage = (
+        f'nlp = spacy.load("{package}")\n'
+        'doc = nlp("Angela Merkel besuchte im Mai 2019 das Brandenburger Tor in Berlin.")\n'
+        "print([(ent.text, ent.label_, round(ent._.score, 3)) for ent in doc.ents])\n"
+        f'nlp = spacy.load("{package}", config={{"components": {{"entity_scores": '
+        '{"threshold": 0.9, "alternatives_key": "ner_alternatives"}}})\n'
+        'doc = nlp("Angela Merkel besuchte im Mai 2019 das Brandenburger Tor in Berlin.")\n'
+        'alternatives = doc.spans["ner_alternatives"]\n'
+        'print(list(zip(alternatives, alternatives.attrs["scores"])))\n'
+        "# displaCy, each entity's score after its label\n"
+        f"from spacy import displacy\nfrom {package}.confidence import displacy_data\n\n"
+        'data, options = displacy_data(doc)\nhtml = displacy.render(data, style="ent", manual=True, options=options)'
+    )
+    md.add(md.code_block(scores_usage, "python"))
+    if confidence:
+        md.add(f"How far the scores can be trusted on the {custom['evaluated_on']} of `{custom['dataset']}`:")
+        md.add(render_confidence(confidence, level=4))
+    for name in plots:
+        md.add(f"![{PLOTS[name]}]({name})")
     md.add(md.title(3, "License"))
     text = (
         f"The pipeline's weights are licensed under **{meta['license']}** ({MODEL_LICENSE_URL}): pipelines "
@@ -346,7 +393,7 @@ def read_optional(path: Path, what: str) -> Optional[Dict[str, Any]]:
 @app.command()
 def main(
     model: Path = typer.Argument(
-        ..., exists=True, file_okay=False, help="Trained pipeline, e.g. training/trf/model-best"
+        ..., exists=True, file_okay=False, help="Trained pipeline, e.g. training/trf/model-calibrated"
     ),
     output: Path = typer.Argument(
         ..., help="Folder to write: a copy of MODEL with meta.json, LICENSE, LICENSES_SOURCES"
@@ -365,6 +412,7 @@ def main(
     if not (model / "meta.json").is_file():
         fail(f"{model} has no meta.json: pass a trained spaCy pipeline such as training/{config}/model-best.")
     model_meta = srsly.read_json(model / "meta.json")
+    plots = [name for name in PLOTS if (metrics / name).is_file()]
     meta = build_meta(
         model_meta,
         name=name,
@@ -373,12 +421,16 @@ def main(
         scores=read_optional(metrics / "scores.json", "spacy evaluate"),
         seqeval=read_optional(metrics / "seqeval.json", "scripts/evaluate.py"),
         report=read_optional(report, "scripts/convert.py"),
+        confidence=read_optional(metrics / "confidence.json", "scripts/evaluate.py's entity scores"),
+        plots=plots,
         transformer=model_transformer(model) if "transformer" in model_meta["pipeline"] else None,
         author=author,
         email=email,
         url=url,
     )
     fresh_copy(model, output)
+    for name in plots:
+        shutil.copyfile(metrics / name, output / name)
     srsly.write_json(output / "meta.json", meta)
     (output / "LICENSE").write_text(license_text(meta), encoding="utf8")
     (output / "LICENSES_SOURCES").write_text(sources_text(meta), encoding="utf8")

@@ -15,6 +15,7 @@ from spacy.schemas import ModelMetaSchema, validate
 from typer.testing import CliRunner
 
 from multinerd.labels import ENTITY_TYPES, LANGUAGES
+from multinerd.reliability import confidence_report
 from multinerd.scoring import MODES, add_tags, score_tags
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -246,6 +247,9 @@ def test_cli(tmp_path):
     metrics.mkdir()
     (metrics / "scores.json").write_text(json.dumps(fake_scores()))
     (metrics / "seqeval.json").write_text(json.dumps(fake_seqeval()))
+    outcomes = [(0.95, True), (0.9, True), (0.6, False), (0.3, False)]
+    (metrics / "confidence.json").write_text(json.dumps(confidence_report(outcomes, n_gold=5)))
+    (metrics / "reliability.png").write_bytes(b"\x89PNG fake plot")
     report = tmp_path / "corpus" / "report.json"
     report.parent.mkdir()
     report.write_text(json.dumps(fake_report()))
@@ -274,6 +278,14 @@ def test_cli(tmp_path):
     assert not (output / "README.md").exists()
     assert "CC BY-NC-SA 4.0" in (output / "LICENSE").read_text()
     assert "Babelscape" in (output / "LICENSES_SOURCES").read_text()
+    # The entity scores' figures in the meta and the card, the plot there is shipped beside the card and linked.
+    assert meta["performance"]["entity_scores"]["entities"] == 4
+    at_half = meta["performance"]["entity_scores"]["thresholds"][0]
+    assert at_half == {"threshold": 0.5, "entities": 3, "precision": pytest.approx(2 / 3), "recall": 2 / 5}
+    card = generate_readme(meta)
+    assert f"**{meta['performance']['entity_scores']['ece']:.4f}**" in card and "ent._.score" in card
+    assert "](reliability.png)" in card and "precision_recall.png" not in card
+    assert (output / "reliability.png").read_bytes() == b"\x89PNG fake plot"
     assert sorted(path.name for path in model.iterdir()) == ["config.cfg", "meta.json", "ner"]  # left alone
     assert run(output, "--metrics", str(metrics))[0] == 0  # its own output is replaced on the next run
     # A folder it didn't write is not deleted.

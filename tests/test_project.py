@@ -40,6 +40,8 @@ def registered_by_config(path: Path, sections=None) -> Set[Path]:
                 stack.append(value)
             elif key.startswith("@") and (key[1:], value) in modules:
                 found |= imported_files(modules[key[1:], value])
+            elif key == "factory" and ("factories", value) in modules:  # a component of the project's
+                found |= imported_files(modules["factories", value])
     return found
 
 
@@ -58,7 +60,7 @@ def expected_modules(command: dict) -> Set[str]:
         # A config trained: all it names; a pipeline trained from one and loaded: its pipeline's part.
         for word in words:
             trained = re.fullmatch(r"configs/(\w+)\.cfg", word)
-            loaded = re.fullmatch(r"training/(\w+)/model-best", word)
+            loaded = re.fullmatch(r"training/(\w+)/model-(best|calibrated)", word)
             if trained:
                 files |= registered_by_config(ROOT / word)
             elif loaded:
@@ -79,8 +81,10 @@ def test_the_workflow_runs_the_chosen_configs_steps():
     for config in ("cnn", "trf"):
         project = load_project_config(ROOT, overrides={"vars.config": config})
         names = {command["name"] for command in project["commands"]}
-        assert {f"train-{config}", f"evaluate-{config}"} <= names
-        assert project["workflows"]["all"] == ["convert", f"train-{config}", f"evaluate-{config}", "package", "install"]
+        assert {f"train-{config}", f"calibrate-{config}", f"evaluate-{config}"} <= names
+        assert project["workflows"]["all"] == [
+            "convert", f"train-{config}", f"calibrate-{config}", f"evaluate-{config}", "package", "install"
+        ]  # fmt: skip
 
 
 def test_plain_spacy_cli_on_the_configs_needs_no_code(sample_corpus, tmp_path):

@@ -98,7 +98,8 @@ def test_changing_any_dependency_reruns_its_step_and_only_while_changed(project,
     overrides = {"vars.max_steps": CNN_STEPS} if config == "cnn" else project["trf"]
     commands = {cmd["name"]: cmd for cmd in load_project_config(root, overrides=overrides)["commands"]}
     # The package step was last run for trf, so its lock entry is trf's.
-    names = ["convert", f"train-{config}", f"evaluate-{config}"] + (["package"] if config == "trf" else [])
+    names = ["convert", f"train-{config}", f"calibrate-{config}", f"evaluate-{config}"]
+    names += ["package"] if config == "trf" else []
     for name in names:
         command = commands[name]
         assert not check_rerun(root, command), name
@@ -134,17 +135,30 @@ def test_wheel_contents(project):
     with zipfile.ZipFile(wheel_path) as wheel:
         names = set(wheel.namelist())
         data = f"{PACKAGE}/{PACKAGE}-0.1.0"
-        # The tokenizer and colour code travel in the package and its __init__ imports them.
+        # The tokenizer, colour and entity-score code travel in the package and its __init__ imports them.
         init = wheel.read(f"{PACKAGE}/__init__.py").decode()
-        for module in ("tokenizer", "colors"):
+        for module in ("tokenizer", "colors", "confidence"):
             assert f"{PACKAGE}/{module}.py" in names and f"from . import {module}" in init
-        assert {f"{data}/config.cfg", f"{data}/transformer/model", f"{data}/ner/model"} <= names
+        assert {
+            f"{data}/config.cfg",
+            f"{data}/transformer/model",
+            f"{data}/ner/model",
+            f"{data}/entity_scores/cfg",
+        } <= names
+        # The calibration fitted on dev, and the plots the card links.
+        calibration = json.loads(wheel.read(f"{data}/entity_scores/cfg"))["calibration"]
+        fitted = srsly.read_json(project["root"] / "metrics" / "trf" / "calibration.json")["calibration"]
+        assert calibration == pytest.approx(fitted)
+        for plot in ("reliability.png", "precision_recall.png"):
+            assert wheel.read(f"{data}/{plot}")[:4] == b"\x89PNG"
         # The card spaCy writes from the meta: our description and notes in it, shipped as the
         # PyPI description too.
         meta = json.loads(wheel.read(f"{data}/meta.json"))
         card = wheel.read(f"{data}/README.md").decode()
         metadata = wheel.read(f"{PACKAGE}-0.1.0.dist-info/METADATA").decode()
         assert meta["description"] in card and meta["notes"] in card and meta["notes"] in metadata
+        ece = meta["performance"]["entity_scores"]["ece"]
+        assert f"{ece:.4f}" in card and "](reliability.png)" in card and "](precision_recall.png)" in card
         for lang in LANGUAGES:
             assert f"| {lang} |" in card
         assert "Requires-Dist: spacy-transformers" in metadata
@@ -156,7 +170,7 @@ def test_wheel_contents(project):
     assert "ents_f" in meta["performance"]
     with zipfile.ZipFile(io.BytesIO(project["cnn_wheel"])) as wheel:
         meta = json.loads(wheel.read(f"{PACKAGE}/{PACKAGE}-0.1.0/meta.json"))
-    assert meta["pipeline"] == ["tok2vec", "ner"] and meta["multinerd"]["config"] == "configs/cnn.cfg"
+    assert meta["pipeline"] == ["tok2vec", "ner", "entity_scores"] and meta["multinerd"]["config"] == "configs/cnn.cfg"
 
 
 CHECK = r"""
@@ -174,6 +188,7 @@ from spacy.tokens import Doc
 from spacy.util import registry
 texts = json.loads(sys.argv[1])
 nlp = spacy.load("xx_multinerd")
+strict = spacy.load("xx_multinerd", config={"components": {"entity_scores": {"threshold": 0.5}}})
 import xx_multinerd
 out = {"pipe_names": nlp.pipe_names, "labels": sorted(nlp.get_pipe("ner").labels),
        "tokenizer": type(nlp.tokenizer).__module__, "location": xx_multinerd.__file__,
@@ -182,7 +197,9 @@ out = {"pipe_names": nlp.pipe_names, "labels": sorted(nlp.get_pipe("ner").labels
 for lang, text in texts.items():
     doc = nlp(text)
     out["docs"][lang] = {"text": doc.text, "tokens": [t.text for t in doc],
-                         "ents": [[e.text, e.label_, e.start_char, e.end_char, e.start, e.end] for e in doc.ents]}
+                         "ents": [[e.text, e.label_, e.start_char, e.end_char, e.start, e.end] for e in doc.ents],
+                         "scores": [e._.score for e in doc.ents],
+                         "strict": [[e.start, e.end, e.label_, e._.score] for e in strict(text).ents]}
 # The package registers its own colours (whatever else the environment has installed).
 out["colour_module"] = registry.displacy_colors.get("xx_multinerd").__module__
 html = {label: displacy.render(Doc(nlp.vocab, words=["x"], ents=["B-" + label]), style="ent")
@@ -202,7 +219,7 @@ def test_installed_package_loads_in_a_fresh_process(project):
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-4000:]
     out = json.loads(result.stdout.strip().splitlines()[-1])
-    assert out["pipe_names"] == ["transformer", "ner"]
+    assert out["pipe_names"] == ["transformer", "ner", "entity_scores"]
     assert out["labels"] == sorted(ENTITY_TYPES)
     assert out["tokenizer"] == f"{PACKAGE}.tokenizer"  # the copy inside the package
     assert Path(out["location"]).parent == project["site"] / PACKAGE
@@ -223,11 +240,17 @@ def test_installed_package_loads_in_a_fresh_process(project):
             assert previous_end <= start_char < end_char <= len(text)  # in order, not overlapping
             assert text[start_char:end_char] == ent_text
             previous_end = end_char
+        # Every entity has a score; the threshold at load time keeps exactly those scored 0.5 or more.
+        assert len(doc["scores"]) == len(doc["ents"]) and all(0.0 <= score <= 1.0 for score in doc["scores"])
+        expected = [
+            [start, end, label, score] for (_, label, _, _, start, end), score in zip(doc["ents"], doc["scores"])
+        ]
+        assert doc["strict"] == [ent for ent in expected if ent[3] >= 0.5]
     assert out["docs"]["zh"]["tokens"] == list(SENTENCES["zh"])
 
 
 def test_annotate_on_the_defaults_annotates_the_sample_test_texts(project):
-    """`spacy project run annotate` as the README says: the test split, the cnn model `all` built, offline."""
+    """`spacy project run annotate` as the README says: the test split, the calibrated cnn model `all` built, offline."""
     from annotate_helpers import output_rows
     from spacy.vocab import Vocab
 
@@ -242,3 +265,4 @@ def test_annotate_on_the_defaults_annotates_the_sample_test_texts(project):
     for row in rows:
         for entity in row["entities"]:
             assert entity["label"] in ENTITY_TYPES
+            assert 0.0 <= entity["score"] <= 1.0  # the calibrated model's entity scores

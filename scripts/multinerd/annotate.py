@@ -83,13 +83,18 @@ def entity_type():
 
 
 def doc_entities(doc, spans_key: Optional[str] = None) -> List[Dict]:
-    """The entities of a Doc: `doc.ents` (no score), or the spans of `doc.spans[spans_key]`
-    with the scores a span categorizer puts in the group's attrs."""
+    """The entities of a Doc: `doc.ents` with the entity scorer's `ent._.score` where the
+    pipeline has one (multinerd.confidence), or the spans of `doc.spans[spans_key]` with the
+    scores a span categorizer puts in the group's attrs."""
     if spans_key is None:
+        from spacy.tokens import Span
+
+        scored = Span.has_extension("score")
         return [
-            {"start": ent.start_char, "end": ent.end_char, "label": ent.label_, "text": ent.text, "score": None}
+            {"start": ent.start_char, "end": ent.end_char, "label": ent.label_, "text": ent.text,
+             "score": float(ent._.score) if scored and ent._.score is not None else None}
             for ent in doc.ents
-        ]
+        ]  # fmt: skip
     group = doc.spans.get(spans_key, [])
     scores = getattr(group, "attrs", {}).get("scores")
     return [

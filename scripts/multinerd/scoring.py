@@ -50,6 +50,12 @@ def doc_tags(doc: Doc) -> Tags:
     return tags
 
 
+def unannotated(vocab, gold: Doc) -> Doc:
+    """A Doc of the gold doc's words and spaces and nothing else, for a pipeline to annotate: both
+    sides then have the same tokens."""
+    return Doc(vocab, words=[t.text for t in gold], spaces=[bool(t.whitespace_) for t in gold])
+
+
 def pair_tags(gold: Doc, predicted: Doc) -> Tuple[Tags, Tags]:
     """The gold and predicted tags of one sentence; the two docs must have the same words."""
     if len(gold) != len(predicted) or gold.text != predicted.text:
