@@ -24,7 +24,7 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from multinerd.annotate import LOCK, MANIFEST
+from multinerd.annotate import LOCK, MANIFEST, BlockAnnotator, Options
 from multinerd.annotate_inputs import InputError, ReadSettings, find_sources, plan_input, read_block
 
 
@@ -235,6 +235,26 @@ def test_local_engine_gives_nlp_pipes_entities_for_every_id(annotate_model, text
     assert [[(e.start_char, e.end_char, e.label_, e.text) for e in doc.ents] for doc in docs] == [
         expected[i] for i in ids
     ]
+
+
+def test_a_worker_s_vocab_does_not_grow_with_the_corpus(annotate_model, tmp_path):
+    """Blocks of words the pipeline has never seen leave its vocab as it was (each block in a
+    memory zone) and still give nlp.pipe's entities."""
+    import random
+
+    rng = random.Random(0)
+    texts = [" ".join("".join(rng.choices("abcdefghij", k=9)) for _ in range(12)) + " in Berlin ." for _ in range(300)]
+    path = write_jsonl_texts(tmp_path / "unseen.jsonl", texts)
+    annotator = BlockAnnotator(Options(model=str(annotate_model), output=str(tmp_path / "out")))
+    (tmp_path / "out").mkdir()
+    strings = len(annotator.nlp.vocab.strings)
+    blocks = plan_input(find_sources(str(path)), 100).blocks
+    results = [annotator.annotate(block) for block in blocks]
+    assert len(annotator.nlp.vocab.strings) == strings  # 3,600 new words went through it
+    assert sum(result.rows for result in results) == len(texts) == 3 * 100
+    expected = {f"t{i}": entities for i, entities in enumerate(pipe_entities(annotate_model, texts))}
+    assert entities_by_id(tmp_path / "out") == expected
+    assert sum(map(len, expected.values())) > 0
 
 
 # --- the output folder -------------------------------------------------------------------------

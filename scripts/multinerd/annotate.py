@@ -230,12 +230,16 @@ class BlockAnnotator:
         options, table = self.options, rows.table
         docbin = DocBin(store_user_data=False) if options.docbin else None
         entities, words = [], 0
-        for doc in self.nlp.pipe(table.column("text").to_pylist(), batch_size=options.batch_size):
-            entities.append(doc_entities(doc, self.spans_key))
-            words += len(doc)
-            if docbin is not None:
-                docbin.add(doc)
-            on_doc()
+        # A memory zone frees the strings and lexemes the block's texts add to the vocab when it
+        # ends (nothing of a Doc is used after it): without it the vocab grows with every new word
+        # of the corpus. The entities and the DocBin keep copies of what they need.
+        with self.nlp.memory_zone():
+            for doc in self.nlp.pipe(table.column("text").to_pylist(), batch_size=options.batch_size):
+                entities.append(doc_entities(doc, self.spans_key))
+                words += len(doc)
+                if docbin is not None:
+                    docbin.add(doc)
+                on_doc()
         out = table.drop_columns(["text"]).append_column(OUTPUT_COLUMN, pyarrow.array(entities, entity_type()))
         output = Path(options.output)
         if docbin is not None:  # before the part file, whose presence marks the block done
