@@ -1,5 +1,5 @@
 """What every benchmark project's tests check about its project.yml: each command's deps exist
-(those in the repository) and name every script it runs and every module of the product
+(those in the repository, other than other commands' outputs) and name every script it runs and every module of the product
 (`../../scripts/multinerd/`) that those scripts import, directly or through the product's own
 modules, so that a change to any of them reruns the benchmark. Imported by the tests (each
 pytest.ini puts `..` on the path)."""
@@ -24,13 +24,15 @@ def command_problems(project: Path, peers: Sequence[Path] = ()) -> Dict[str, Lis
     config = load_project_config(project)
     own = sorted((project / "scripts").glob("*.py"))
     problems = {}
+    # What another command makes is absent until it runs.
+    made = {out for command in config["commands"] for out in command.get("outputs", [])}
     for command in config["commands"]:
         deps = {(project / dep).resolve() for dep in command.get("deps", [])}
         # Data outside the repository (../../../shared/...) may be absent where the tests run.
         missing = [
             dep
             for dep in command.get("deps", [])
-            if not (project / dep).exists() and (project / dep).resolve().is_relative_to(REPO)
+            if dep not in made and not (project / dep).exists() and (project / dep).resolve().is_relative_to(REPO)
         ]
         named = {word for line in command["script"] for word in re.findall(r"[^\s=]+\.(?:py|cfg)\b", line)}
         used = {(project / word).resolve() for word in named}

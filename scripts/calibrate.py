@@ -23,7 +23,7 @@ from spacy.util import minibatch
 from wasabi import msg
 
 from multinerd.cli import fail
-from multinerd.confidence import FACTORY, IDENTITY
+from multinerd.confidence import FACTORY, IDENTITY, scorer_name
 from multinerd.corpus import read_docs
 from multinerd.reliability import Record, confidence_report, fit_calibration, outcomes_at
 from multinerd.scoring import unannotated
@@ -31,22 +31,14 @@ from multinerd.scoring import unannotated
 app = typer.Typer(add_completion=False)
 
 
-def scorer_name(nlp: Language) -> str:
-    """The name of the pipeline's entity scorer; ValueError if it has none."""
-    for name in nlp.pipe_names:
-        if nlp.get_pipe_meta(name).factory == FACTORY:
-            return name
-    raise ValueError(f"no {FACTORY} component (pipes: {', '.join(nlp.pipe_names)})")
-
-
-def dev_records(nlp: Language, scorer_name: str, gold_docs, batch_size: int = 256) -> Tuple[List[Record], int]:
+def dev_records(nlp: Language, name: str, gold_docs, batch_size: int = 256) -> Tuple[List[Record], int]:
     """Each dev doc's step scores, the entities the pipeline finds in its words and its gold
     entities (the scorer runs on its own, without its threshold), and the gold count."""
-    scorer = nlp.get_pipe(scorer_name)
+    scorer = nlp.get_pipe(name)
     records: List[Record] = []
     n_gold = 0
     inputs = ((unannotated(nlp.vocab, gold), {(e.start, e.end, e.label_) for e in gold.ents}) for gold in gold_docs)
-    annotated = nlp.pipe(inputs, as_tuples=True, batch_size=batch_size, disable=[scorer_name])
+    annotated = nlp.pipe(inputs, as_tuples=True, batch_size=batch_size, disable=[name])
     for batch in minibatch(annotated, batch_size):
         docs = [doc for doc, _ in batch]
         for doc, rows, (_, gold) in zip(docs, scorer.predict(docs), batch):
@@ -59,6 +51,8 @@ def calibrate(nlp: Language, dev_docs) -> dict:
     """Fit the scorer's calibration on the dev docs and set it; returns what was fitted and the
     dev figures before and after."""
     name = scorer_name(nlp)
+    if name is None:
+        raise ValueError(f"no {FACTORY} component (pipes: {', '.join(nlp.pipe_names)})")
     records, n_gold = dev_records(nlp, name, dev_docs)
     actions = nlp.get_pipe(name).actions()
     before = outcomes_at(records, actions, IDENTITY)

@@ -29,7 +29,7 @@ from tqdm import tqdm
 from wasabi import msg
 
 from multinerd.cli import fail
-from multinerd.confidence import FACTORY as SCORER_FACTORY
+from multinerd.confidence import scorer_name
 from multinerd.corpus import read_docs
 from multinerd.gpu import require_gpu, use_gpu_annotation_settings
 from multinerd.reliability import Outcome, confidence_report, entity_outcomes
@@ -60,16 +60,12 @@ def predict_tags(
     """(gold tags, predicted tags, outcomes, gold entities) of each gold doc, streaming: the
     pipeline tags a Doc made of the gold words and spaces, so both sides have the same tokens.
     Outcomes: (score, correct) of each predicted entity if the pipeline scores them, else None."""
-    scored = has_scorer(nlp)
+    scored = scorer_name(nlp) is not None
     inputs = ((unannotated(nlp.vocab, gold), gold) for gold in gold_docs)
     for predicted, gold in nlp.pipe(inputs, batch_size=batch_size, as_tuples=True):
         gold_ents = {(ent.start, ent.end, ent.label_) for ent in gold.ents}
         outcomes = entity_outcomes(gold_ents, predicted.ents) if scored else None
         yield doc_tags(gold), doc_tags(predicted), outcomes, len(gold_ents)
-
-
-def has_scorer(nlp: Language) -> bool:
-    return any(nlp.get_pipe_meta(name).factory == SCORER_FACTORY for name in nlp.pipe_names)
 
 
 def evaluate(
@@ -90,7 +86,7 @@ def evaluate(
             outcomes.extend(doc_outcomes or [])
             n_gold += doc_gold
     scores = score_tags(by_lang)
-    return scores, confidence_report(outcomes, n_gold) if has_scorer(nlp) else None
+    return scores, confidence_report(outcomes, n_gold) if scorer_name(nlp) is not None else None
 
 
 def plot_confidence(report: Dict, output_dir: Path) -> List[Path]:

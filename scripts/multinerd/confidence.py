@@ -255,6 +255,11 @@ class EntityScorer:
         return self
 
 
+def scorer_name(nlp: Language) -> Optional[str]:
+    """The name of the pipeline's entity scorer (this factory's component); None if it has none."""
+    return next((name for name in nlp.pipe_names if nlp.get_pipe_meta(name).factory == FACTORY), None)
+
+
 def displacy_data(doc: Doc, digits: int = 2) -> Tuple[Dict, Dict]:
     """displaCy's manual data for `doc` with each entity's score after its label ("PER 0.93"), and
     the options that keep each type's colour (the registered displaCy colours):

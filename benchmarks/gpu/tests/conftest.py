@@ -1,11 +1,7 @@
-"""No test may touch the network."""
+"""No test may touch the network (benchmarks/test_support.py sets it)."""
 
-import os
 from pathlib import Path
 
-os.environ["HF_HUB_OFFLINE"] = "1"
-os.environ["HF_DATASETS_OFFLINE"] = "1"
-os.environ["TRANSFORMERS_OFFLINE"] = "1"
+from test_support import REPO  # noqa: F401 (for the tests)
 
 PROJECT = Path(__file__).resolve().parent.parent
-REPO = PROJECT.parents[1]

@@ -34,6 +34,7 @@ import srsly
 import typer
 from recipe import (
     child_env,
+    corpus_rows,
     jsonl_rows,
     label_list,
     n_words,
@@ -47,7 +48,6 @@ from spacy.cli._util import string_to_list
 from tuning import best_table, best_vs_best, choose_best, grid, grid_table, parse_head_rates, point_name, tag_scores
 
 from multinerd.measure import run_measured
-from multinerd.readers import Row
 
 SCRIPTS = Path(__file__).resolve().parent
 REPO = SCRIPTS.parents[2]  # the xx_multinerd project: benchmarks/hf_recipe/scripts -> ../../..
@@ -300,12 +300,8 @@ def prepare(work: Path, train, dev, test, rest, labels, config: Path, seeds: Lis
     # Evaluation during spaCy training is not timed and not used (both sides are scored on their
     # last model): the dev split if there is one (tuning), else a few sentences outside train and test.
     dev_corpus = dev or (rest or train)[:50]
-    rows = [
-        Row(s.words, s.tags, s.lang, split, f"{split} {i}")
-        for split, part in (("train", train), ("dev", dev_corpus), ("test", test))
-        for i, s in enumerate(part)
-    ]
-    convert(iter(rows), work / "corpus", seed=seeds[0], dev_sample_size=len(dev_corpus))
+    rows = corpus_rows({"train": train, "dev": dev_corpus, "test": test})
+    convert(rows, work / "corpus", seed=seeds[0], dev_sample_size=len(dev_corpus))
     for name, part in (("train", train), ("dev", dev), ("test", test)):
         srsly.write_jsonl(work / f"{name}.jsonl", jsonl_rows(part))
     srsly.write_json(work / "labels.json", labels)

@@ -14,7 +14,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from multinerd.corpus import InvalidRow, RowValidator, Sentence
 from multinerd.labels import ENTITY_TYPES
-from multinerd.readers import FILE_READERS, FORMATS, SourceError, lang_of, read_files
+from multinerd.readers import FILE_READERS, FORMATS, Row, SourceError, lang_of, read_files
 
 IGNORED = -100  # the label id PyTorch's cross-entropy (and the recipe) skips
 
@@ -115,6 +115,14 @@ def text_of(words: Sequence[str]) -> str:
 def training_steps(n_train: int, batch_size: int, epochs: int) -> int:
     """Optimizer steps of the recipe's Trainer: ceil(sentences / batch) a pass, `epochs` passes."""
     return max(1, math.ceil(n_train / batch_size) * epochs)
+
+
+def corpus_rows(parts: Dict[str, Sequence[Sentence]]) -> Iterable[Row]:
+    """The converter's rows (multinerd.corpus.convert) of the sentences of each split ("train",
+    "dev", "test"), each with an id naming its split and place."""
+    return (
+        Row(s.words, s.tags, s.lang, split, f"{split} {i}") for split, part in parts.items() for i, s in enumerate(part)
+    )
 
 
 def jsonl_rows(sentences: Iterable[Sentence]) -> Iterable[Dict]:

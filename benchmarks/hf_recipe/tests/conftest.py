@@ -1,21 +1,8 @@
-"""No test may touch the network; the tiny BERT the smoke tests train, built once."""
+"""No test may touch the network (benchmarks/test_support.py sets it);
+the tiny BERT the smoke tests train, built once a session."""
 
-import os
 from pathlib import Path
 
-import pytest
-
-os.environ["HF_HUB_OFFLINE"] = "1"
-os.environ["HF_DATASETS_OFFLINE"] = "1"
-os.environ["TRANSFORMERS_OFFLINE"] = "1"
+from test_support import REPO, SAMPLE, tiny_bert  # noqa: F401 (tiny_bert: a fixture; the paths, for the tests)
 
 PROJECT = Path(__file__).resolve().parent.parent
-REPO = PROJECT.parents[1]
-SAMPLE = REPO / "assets" / "multinerd_sample"
-
-
-@pytest.fixture(scope="session")
-def tiny_bert(tmp_path_factory) -> Path:
-    from multinerd.tiny_bert import make_tiny_bert
-
-    return make_tiny_bert(SAMPLE, tmp_path_factory.mktemp("encoder") / "tiny-bert")
