@@ -101,7 +101,7 @@ def main(
     ),
     threads: int = typer.Option(0, min=0, help="Torch threads per worker; 0: the CPUs shared among the workers"),
     address: Optional[str] = typer.Option(
-        None, help="ray: a cluster (auto, ray://HOST:10001); default: an embedded Ray"
+        None, help="ray: a cluster this machine is a node of (auto, HOST:6379); default: an embedded Ray"
     ),
     cpus: int = typer.Option(0, min=0, help="ray, embedded: CPUs it may use; 0: all"),
     cpus_per_worker: Optional[float] = typer.Option(None, min=0.01, help="ray: CPUs per actor (fractions allowed)"),
@@ -113,6 +113,13 @@ def main(
     if engine == Engine.local and (address or cpus or cpus_per_worker or gpus_per_worker):
         fail(
             "--address, --cpus, --cpus-per-worker and --gpus-per-worker are for --engine ray: add it, or leave them out."
+        )
+    if address and address.startswith("ray://"):
+        # Ray Data's streaming executor needs the driver to be a node's own worker (Ray 2.60:
+        # "'Worker' object has no attribute 'core_worker'" through Ray Client).
+        fail(
+            f"--address {address}: Ray Data can't run through Ray Client (ray://). Run annotate on a node of the "
+            "cluster with --address auto, or submit it there as a Ray Job (`ray job submit -- python scripts/annotate.py ...`)."
         )
     read = ReadSettings(text_field, id_field, skip_invalid)
     shared_threads = max(1, (cpus or os.cpu_count() or 1) // workers) if workers > 1 else 0

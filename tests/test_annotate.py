@@ -332,6 +332,7 @@ def test_an_output_of_something_else_or_in_use_is_refused(annotate_model, small_
         (["--model", "no-such-model"], "No pipeline"),
         (["--engine", "local", "--address", "auto"], "--engine ray"),
         (["--gpu-id", "0"], "--gpu-id -1"),
+        (["--engine", "ray", "--address", "ray://127.0.0.1:10001"], "Ray Job"),
     ],
 )
 def test_a_wrong_option_fails_in_one_line_naming_the_remedy(annotate_model, small_input, tmp_path, args, gist):

@@ -3,7 +3,8 @@
 driver adds up the results as they come.
 
 Ray runs embedded by default (a local instance for this run, listening on the loopback address
-only, stopped at the end), or connects to a cluster (`address`: `auto`, `ray://host:10001`).
+only, stopped at the end), or joins a cluster this machine is a node of (`address`: `auto`,
+`host:6379`; Ray Client addresses, `ray://`, are refused: Ray Data does not run through it).
 
 Why a datasource of our own rather than `ray.data.read_text`/`read_json`/`read_parquet`: those
 name neither the line nor the row a text comes from, and a map over their output can't tell
