@@ -1,34 +1,18 @@
 """What the benchmark projects' tests share (each pytest.ini puts `..`, this folder, on the path;
-each tests/conftest.py imports from here): no test may touch the network, the repository's
-paths, and the session fixtures, built once a session and read only."""
+each tests/conftest.py imports from here): the product's own test set-up, tests/conftest.py (no
+test may touch the network; the session fixtures `tiny_bert` and `sample_corpus`), loaded under a
+name of its own, since every benchmark has a conftest module of its own; and the repository's
+paths."""
 
-import os
+import importlib.util
 from pathlib import Path
 
-import pytest
-
-for variable in ("HF_HUB_OFFLINE", "HF_DATASETS_OFFLINE", "TRANSFORMERS_OFFLINE"):
-    os.environ[variable] = "1"
-
 REPO = Path(__file__).resolve().parent.parent
-SAMPLE = REPO / "assets" / "multinerd_sample"
 
+_spec = importlib.util.spec_from_file_location("multinerd_product_conftest", REPO / "tests" / "conftest.py")
+product_conftest = importlib.util.module_from_spec(_spec)
+_spec.loader.exec_module(product_conftest)
 
-@pytest.fixture(scope="session")
-def tiny_bert(tmp_path_factory) -> Path:
-    """A tiny seeded BERT with the sample's word pieces (multinerd.tiny_bert)."""
-    from multinerd.tiny_bert import make_tiny_bert
-
-    return make_tiny_bert(SAMPLE, tmp_path_factory.mktemp("encoder") / "tiny-bert")
-
-
-@pytest.fixture(scope="session")
-def sample_corpus(tmp_path_factory) -> Path:
-    """The bundled sample, converted (the same fixture as the product's tests/conftest.py, which
-    the product's test helpers expect)."""
-    from multinerd.corpus import convert
-    from multinerd.readers import read_files
-
-    corpus = tmp_path_factory.mktemp("sample") / "corpus"
-    convert(read_files(SAMPLE), corpus, n_buckets=4, dev_sample_size=20)
-    return corpus
+SAMPLE = product_conftest.SAMPLE
+tiny_bert = product_conftest.tiny_bert
+sample_corpus = product_conftest.sample_corpus
