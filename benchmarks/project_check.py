@@ -1,8 +1,8 @@
 """What every benchmark project's tests check about its project.yml: each command's deps exist
-(those in the repository, other than other commands' outputs) and name every script it runs and every module of the product
-(`../../scripts/multinerd/`) that those scripts import, directly or through the product's own
-modules, so that a change to any of them reruns the benchmark. Imported by the tests (each
-pytest.ini puts `..` on the path)."""
+(those in the repository, other than other commands' outputs) and name every script it runs and
+every module of the product (`../../scripts/multinerd/`) that those scripts import, directly or
+through the product's own modules, so that a change to any of them reruns the benchmark.
+Imported by the tests (each pytest.ini puts `..` on the path)."""
 
 import re
 from pathlib import Path
