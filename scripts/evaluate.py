@@ -28,17 +28,15 @@ from spacy.tokens import Doc
 from tqdm import tqdm
 from wasabi import msg
 
-from multinerd.cli import fail
+from multinerd.cli import ENTITY_FACTORIES, fail, pipeline_problem
 from multinerd.confidence import scorer_name
 from multinerd.corpus import read_docs
-from multinerd.gpu import require_gpu, use_gpu_annotation_settings
+from multinerd.gpu import GPUUnavailable, require_gpu, use_gpu_annotation_settings
 from multinerd.reliability import Outcome, confidence_report, entity_outcomes
 from multinerd.reliability import render_markdown as render_confidence
 from multinerd.scoring import MODES, Sequences, Tags, add_tags, doc_tags, render_markdown, score_tags, unannotated
 
 app = typer.Typer(add_completion=False)
-
-ENTITY_FACTORIES = ("ner", "beam_ner", "entity_ruler")
 
 
 def language_folders(test_dir: Path) -> List[Tuple[str, Path]]:
@@ -127,21 +125,14 @@ def plot_confidence(report: Dict, output_dir: Path) -> List[Path]:
 
 
 def load_pipeline(model: str, gpu_id: int) -> Language:
-    if not (Path(model).exists() or spacy.util.is_package(model)):
-        fail(
-            f"No pipeline at {model}: run `spacy project run train` first "
-            "(or pass a trained pipeline folder such as training/cnn/model-best)."
-        )
-    if Path(model).is_dir() and not (Path(model) / "config.cfg").exists():
-        fail(
-            f"{model} is not a spaCy pipeline (no config.cfg): pass a folder such as "
-            "training/cnn/model-best, written by `spacy project run train`."
-        )
+    problem = pipeline_problem(model)
+    if problem is not None:
+        fail(problem)
     if gpu_id >= 0:
         try:
             require_gpu(gpu_id)
-        except Exception as err:  # no cupy, no such device
-            fail(f"Can't use GPU {gpu_id}: {err}. Pass --gpu-id -1 for the CPU.")
+        except GPUUnavailable as err:
+            fail(str(err))
     try:
         nlp = spacy.load(model)
     except Exception as err:

@@ -4,8 +4,8 @@ folder, the annotation of one block, and the local engine. The Ray engine is in 
 Output: a folder of part files, one per input block (multinerd.annotate_inputs), named after the
 block: `part-<block>.parquet` or `.jsonl`, one row per input text: its `id`, the carried
 fields, and `entities` (start and end character, label, text, and the score where the pipeline
-gives one: a span categorizer's). Optionally `part-<block>.spacy`, the Docs as a DocBin, in the
-same order. Each file is written under a hidden temporary name and renamed into place, so a part
+gives one: the entity scorer's `ent._.score`, or a span categorizer's). Optionally
+`part-<block>.spacy`, the Docs as a DocBin, in the same order. Each file is written under a hidden temporary name and renamed into place, so a part
 file is complete or absent: a rerun skips the blocks whose part file exists (resume), and a crash
 leaves no half-written part. `_annotate.json` records what the output was made from (input files,
 model, settings), so a rerun with other settings or changed inputs stops instead of mixing them.
@@ -28,11 +28,11 @@ import srsly
 
 from .annotate_inputs import OUTPUT_COLUMN, Block, BlockRows, ReadSettings, Source, fingerprint, read_block
 from .annotate_loading import load_for_annotation
-from .gpu import require_gpu, use_gpu_annotation_settings
+from .cli import ENTITY_FACTORIES, pipeline_problem
+from .gpu import GPUUnavailable, require_gpu, use_gpu_annotation_settings
 
 MANIFEST = "_annotate.json"
 LOCK = "_annotate.lock"
-ENTITY_FACTORIES = ("ner", "beam_ner", "entity_ruler", "span_ruler")
 SPAN_FACTORIES = ("spancat", "spancat_singlelabel")
 
 
@@ -122,17 +122,9 @@ def entity_source(nlp, spans_key: Optional[str]) -> Optional[str]:
 def check_model(model: str) -> None:
     """Raise AnnotateError unless `model` is an installed package or a pipeline folder (cheap:
     the driver checks before any worker loads it)."""
-    import spacy
-
-    if not (Path(model).exists() or spacy.util.is_package(model)):
-        raise AnnotateError(
-            f"No pipeline {model}: pass an installed package (xx_multinerd, after `spacy project run all`) "
-            "or a pipeline folder such as training/cnn/model-best."
-        )
-    if Path(model).is_dir() and not (Path(model) / "config.cfg").exists():
-        raise AnnotateError(
-            f"{model} is not a spaCy pipeline (no config.cfg): pass a folder such as training/cnn/model-best."
-        )
+    problem = pipeline_problem(model)
+    if problem is not None:
+        raise AnnotateError(problem)
 
 
 def load_pipeline(options: Options):
@@ -148,8 +140,8 @@ def load_pipeline(options: Options):
     if options.gpu_id >= 0:
         try:
             require_gpu(options.gpu_id)
-        except Exception as err:  # no cupy, no such device
-            raise AnnotateError(f"Can't use GPU {options.gpu_id}: {err}. Pass --gpu-id -1 for the CPU.") from None
+        except GPUUnavailable as err:
+            raise AnnotateError(str(err)) from None
     try:
         nlp = load_for_annotation(model)
     except Exception as err:  # whatever a broken or incompatible pipeline raises

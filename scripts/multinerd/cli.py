@@ -1,7 +1,11 @@
 """What the command-line scripts share."""
 
 import sys
-from typing import NoReturn
+from pathlib import Path
+from typing import NoReturn, Optional
+
+# The components whose predictions are doc.ents.
+ENTITY_FACTORIES = ("ner", "beam_ner", "entity_ruler", "span_ruler")
 
 
 def fail(message: str) -> NoReturn:
@@ -11,3 +15,18 @@ def fail(message: str) -> NoReturn:
     """
     print(f"✘ {message}", file=sys.stderr, flush=True)
     sys.exit(1)
+
+
+def pipeline_problem(model: str) -> Optional[str]:
+    """Why `model` is neither an installed package nor a pipeline folder, as the line to show;
+    None if it is one (cheap: nothing is loaded)."""
+    import spacy
+
+    if not (Path(model).exists() or spacy.util.is_package(model)):
+        return (
+            f"No pipeline {model}: pass an installed package (xx_multinerd, after `spacy project run all`) "
+            "or a pipeline folder such as training/cnn/model-best (written by `spacy project run train`)."
+        )
+    if Path(model).is_dir() and not (Path(model) / "config.cfg").exists():
+        return f"{model} is not a spaCy pipeline (no config.cfg): pass a folder such as training/cnn/model-best."
+    return None

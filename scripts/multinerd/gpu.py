@@ -35,15 +35,22 @@ def gpu_training_overrides(config: Config) -> Dict[str, Any]:
     }
 
 
+class GPUUnavailable(Exception):
+    """No GPU to run on (no cupy, no such device): one line, saying to use the CPU."""
+
+
 def require_gpu(gpu_id: int) -> None:
     """Run spaCy on GPU `gpu_id`, with cupy's memory (thinc's arrays: the NER's) taken from
     torch's allocator, as training takes it (the configs' gpu_allocator): one pool for the
-    transformer and the NER, so that neither holds memory the other needs. Raises what
-    spacy.require_gpu raises (no cupy, no such GPU)."""
+    transformer and the NER, so that neither holds memory the other needs. Raises GPUUnavailable
+    where spacy.require_gpu fails."""
     import spacy
     from thinc.api import set_gpu_allocator
 
-    spacy.require_gpu(gpu_id)
+    try:
+        spacy.require_gpu(gpu_id)
+    except Exception as err:  # no cupy, no such device
+        raise GPUUnavailable(f"Can't use GPU {gpu_id}: {err}. Pass --gpu-id -1 for the CPU.") from None
     set_gpu_allocator("pytorch")
 
 
