@@ -31,12 +31,18 @@ class TrimError(Exception):
     """The encoder can't be cut down safely; the message says why and what to do."""
 
 
-def used_ids(tokenizer, sentences: Sequence[Sequence[str]]) -> List[int]:
-    """Every piece id the sentences are tokenized into (as text and as pre-split words), and every special token's."""
-    ids = set(tokenizer.all_special_ids) | set(tokenizer.added_tokens_decoder)
+def encodings(tokenizer, sentences: Sequence[Sequence[str]]) -> List[List[List[int]]]:
+    """The sentences' ids both ways the benchmark tokenizes: as text (the spaCy side) and as pre-split words (the recipe)."""
     texts = [text_of(words) for words in sentences]
-    for encoded in (tokenizer(texts)["input_ids"], tokenizer([list(w) for w in sentences], is_split_into_words=True)["input_ids"]):  # fmt: skip
-        for row in encoded:
+    words = [list(w) for w in sentences]
+    return [tokenizer(texts)["input_ids"], tokenizer(words, is_split_into_words=True)["input_ids"]]
+
+
+def used_ids(tokenizer, sentences: Sequence[Sequence[str]]) -> List[int]:
+    """Every piece id the sentences are tokenized into, and every special token's."""
+    ids = set(tokenizer.all_special_ids) | set(tokenizer.added_tokens_decoder)
+    for rows in encodings(tokenizer, sentences):
+        for row in rows:
             ids.update(row)
     return sorted(ids)
 
@@ -65,18 +71,10 @@ def trimmed_tokenizer_json(spec: Dict, new_id: Dict[int, int]) -> Dict:
 
 
 def check_same(old_tok, new_tok, new_id: Dict[int, int], sentences: Sequence[Sequence[str]]) -> None:
-    texts = [text_of(words) for words in sentences]
-    pairs = (
-        (old_tok(texts)["input_ids"], new_tok(texts)["input_ids"]),
-        (
-            old_tok([list(w) for w in sentences], is_split_into_words=True)["input_ids"],
-            new_tok([list(w) for w in sentences], is_split_into_words=True)["input_ids"],
-        ),
-    )
-    for old_rows, new_rows in pairs:
+    for old_rows, new_rows in zip(encodings(old_tok, sentences), encodings(new_tok, sentences)):
         for i, (old, new) in enumerate(zip(old_rows, new_rows)):
             if [new_id.get(piece, -1) for piece in old] != new:
-                raise TrimError(f"sentence {i + 1} is tokenized differently once cut ({texts[i][:60]!r})")
+                raise TrimError(f"sentence {i + 1} is tokenized differently once cut ({text_of(sentences[i])[:60]!r})")
 
 
 def trim(encoder: str, sentences: Sequence[Sequence[str]], output: Path, check_sentences: int = 8) -> Dict:
