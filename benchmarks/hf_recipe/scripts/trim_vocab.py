@@ -15,14 +15,14 @@ pieces a text does not use can't change how Unigram's best path or WordPiece's l
 """
 
 import json
-import shutil
 import sys
-import tempfile
 from pathlib import Path
 from typing import Dict, List, Sequence
 
 import typer
 from recipe import SourceError, read_sentences, resolve_encoder, text_of
+
+from multinerd.staging import commit, staged
 
 app = typer.Typer(add_completion=False)
 
@@ -90,8 +90,9 @@ def trim(encoder: str, sentences: Sequence[Sequence[str]], output: Path, check_s
     spec = trimmed_tokenizer_json(json.loads(old_tok.backend_tokenizer.to_str()), new_id)
     model = AutoModel.from_pretrained(encoder)
     model.eval()
-    with tempfile.TemporaryDirectory(dir=output.parent, prefix=f".{output.name}-") as work:
-        work = Path(work)
+    # Built in a work folder beside `output`, which it replaces only once checked (the product's staging).
+    with staged(output.parent, [output.name]) as stage:
+        work = stage / output.name
         old_tok.save_pretrained(work)
         # The slow tokenizer's files (sentencepiece model, vocab.txt) describe the old vocabulary: gone, or rewritten.
         for name in ("sentencepiece.bpe.model", "spiece.model", "tokenizer.model"):
@@ -123,10 +124,7 @@ def trim(encoder: str, sentences: Sequence[Sequence[str]], output: Path, check_s
         if not torch.allclose(before, after, atol=1e-5):
             raise TrimError("the cut-down encoder's hidden states differ from the original's")
         model.save_pretrained(work)
-        if output.exists():
-            shutil.rmtree(output)
-        work.rename(output)
-        work.mkdir()  # for TemporaryDirectory's clean-up
+        commit(stage, output.parent, [output.name])
     return {"pieces_before": len(old_tok), "pieces_after": len(kept)}
 
 
@@ -151,7 +149,6 @@ def main(
         raise typer.Exit(1)
     try:
         sentences = all_words(data)
-        output.parent.mkdir(parents=True, exist_ok=True)
         counts = trim(encoder, sentences, output)
     except (TrimError, SourceError) as err:
         print(f"{err}. Nothing was written.")
