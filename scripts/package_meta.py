@@ -256,7 +256,10 @@ def describe(languages: List[str], dataset: str, config: str, transformer: Optio
     types = ", ".join(f"{label} ({TYPE_NAMES[label]})" for label in ENTITY_TYPES)
     names = ", ".join(f"{LANGUAGE_NAMES.get(lang, lang)} ({lang})" for lang in languages)
     if transformer:
-        how = f"a transformer ({transformer}) fine-tuned with spaCy's transition-based NER"
+        how = (
+            f"a transformer ({transformer}) fine-tuned with a BIO tagger (a softmax over O, B- and I- tags on "
+            "each word's first word piece, decoded to well-formed BIO)"
+        )
     else:
         how = "spaCy's CNN tok2vec and transition-based NER, trained from scratch"
     if is_bundled_sample(dataset):

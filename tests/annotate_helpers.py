@@ -7,6 +7,7 @@ import random
 from pathlib import Path
 from typing import Dict, List
 
+import numpy
 import srsly
 
 from multinerd.annotate import read_part
@@ -24,6 +25,13 @@ def initialised_pipeline(config: str, sample_corpus: Path, path: Path, **overrid
     nlp = util.load_model_from_config(util.load_config(ROOT / "configs" / config, overrides=overrides), auto_fill=True)
     docs = list(read_docs(sample_corpus / "train", nlp.vocab))
     nlp.initialize(lambda: [Example(nlp.make_doc(doc.text), doc) for doc in docs])
+    # A softmax output layer starts at zero (the trf config's tagger): every tag equally likely,
+    # so no entity at all. Seeded random weights instead, so that the pipeline finds some.
+    rng = numpy.random.default_rng(0)
+    for _, pipe in nlp.pipeline:
+        for node in pipe.model.walk() if hasattr(pipe, "model") else ():
+            if node.name == "softmax":
+                node.set_param("W", rng.normal(size=node.get_param("W").shape).astype("float32"))
     nlp.to_disk(path)
     return path
 

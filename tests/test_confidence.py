@@ -4,6 +4,7 @@ scripts/calibrate.py and scripts/evaluate.py's entity-score outputs."""
 
 import importlib.util
 import json
+import math
 import random
 from pathlib import Path
 
@@ -16,7 +17,18 @@ from spacy.util import load_config, minibatch
 from typer.testing import CliRunner
 
 from multinerd.colors import ENTITY_COLORS
-from multinerd.confidence import FACTORY, IDENTITY, MIN_ALTERNATIVE, SCORE, Actions, displacy_data, entity_scores, logit
+from multinerd.confidence import (
+    FACTORY,
+    IDENTITY,
+    MIN_ALTERNATIVE,
+    SCORE,
+    Actions,
+    BioTags,
+    alternatives,
+    displacy_data,
+    entity_scores,
+    logit,
+)
 from multinerd.corpus import read_docs
 from multinerd.reliability import (
     THRESHOLDS,
@@ -201,6 +213,26 @@ def test_entity_scores_multi_token():
     # Token 0: B-X against O, U-X, B-Y, U-Y (5 equal scores); token 1: I-X against L-X; token 2: L-X alone.
     (score,) = entity_scores(rows, [(0, 3, "X")], actions, IDENTITY)
     assert score == pytest.approx(1 / 5 * 1 / 2 * 1)
+
+
+def test_bio_tagger_entity_scores_and_alternatives():
+    tags = BioTags.of(["O", "B-X", "I-X", "B-Y", "I-Y"])
+    assert tags == BioTags(outside=0, begin={"X": 1, "Y": 3}, inside={"X": 2, "Y": 4})
+    rows = numpy.zeros((3, 5), dtype="f")  # every tag equally likely: 1/5 each
+    # B-X, I-X, then not I-X after it; at the end of the doc nothing follows.
+    assert entity_scores(rows, [(0, 2, "X"), (1, 3, "X")], tags, IDENTITY) == pytest.approx(
+        [1 / 5 * 1 / 5 * 4 / 5, 1 / 5 * 1 / 5]
+    )
+    rows[0, 1] = rows[1, 2] = rows[2, 0] = 4.0  # a confident X over tokens 0-1, then O
+    (score,) = entity_scores(rows, [(0, 2, "X")], tags, IDENTITY)
+    assert score > 0.8
+    # The tempered score is less sure, and a calibration's Platt scaling moves it.
+    (tempered,) = entity_scores(rows, [(0, 2, "X")], tags, {**IDENTITY, "temperature": 2.0})
+    assert 1 / 25 < tempered < score
+    found = dict(alternatives(rows, [(0, 2, "X")], tags, {**IDENTITY, "temperature": 4.0}))
+    # The entity's words as Y, and one-token X and Y at token 2, the one outside it.
+    assert set(found) == {(0, 2, "Y"), (2, 3, "X"), (2, 3, "Y")}
+    assert found[(2, 3, "X")] == pytest.approx(1 / (math.e + 4))  # token 2 at temperature 4: O 1.0, the rest 0
 
 
 # --- the command lines ---------------------------------------------------------------------------

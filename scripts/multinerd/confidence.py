@@ -1,4 +1,5 @@
-"""A probability for every entity: the `entity_scores` component, after `ner`.
+"""A probability for every entity: the `entity_scores` component, after the entity recognizer
+(`ner`: spaCy's transition-based one, or the BIO tagger of multinerd.bio_tagger).
 
 spaCy's transition-based `ner` decodes greedily, one action per token (B-X, I-X, L-X, U-X or O),
 and keeps no probability. This component replays the `ner`'s own decisions (the BILUO tags of
@@ -8,7 +9,9 @@ scores divided by a temperature:
 
     P(start, end, X) = p(B-X | before it) * p(I-X | ...) * ... * p(L-X | ...)   (U-X alone for one token)
 
-then Platt scaling of that probability. The temperature and the Platt scaling are the
+then Platt scaling of that probability. A BIO tagger's scores are a softmax over its tags at each
+token, and an entity's probability is p(B-X) at its first token, p(I-X) at each other, and
+1 - p(I-X) at the token after it (BioTags). The temperature and the Platt scaling are the
 calibration fitted on dev (scripts/calibrate.py); the scores are `ent._.score`, in [0, 1].
 `doc.ents` stay the `ner`'s, unless `threshold` drops those scored below it. With
 `alternatives_key` set, `doc.spans[alternatives_key]` has the strongest spans that did not make it
@@ -87,6 +90,76 @@ class Actions(NamedTuple):
         """The actions valid where no entity is open: O, U-*, and B-* unless one token is left."""
         return [self.outside, *self.unit.values(), *([] if last_token else self.begin.values())]
 
+    def probability(self, rows: numpy.ndarray, key: EntityKey, temperature: float) -> float:
+        return entity_probability(rows, key, self, temperature)
+
+    def alternative_probabilities(
+        self, rows: numpy.ndarray, ents: Sequence[EntityKey], temperature: float
+    ) -> Dict[EntityKey, float]:
+        """Each entity's words with another label (that label's start times the entity's own
+        continuation), and one-token entities where the `ner` said O."""
+        found: Dict[EntityKey, float] = {}
+        last = len(rows) - 1
+        for start, end, label in ents:
+            starts = softmax_at(rows[start], self.starts(start == last), temperature)
+            moves = self.unit if end - start == 1 else self.begin
+            rest = 1.0 if end - start == 1 else continuation(rows, (start, end, label), self, temperature)
+            for other, index in moves.items():
+                if other != label:
+                    found[(start, end, other)] = starts[index] * rest
+        for t in outside_entities(len(rows), ents):
+            starts = softmax_at(rows[t], self.starts(t == last), temperature)
+            for label, index in self.unit.items():
+                found[(t, t + 1, label)] = starts[index]
+        return found
+
+
+class BioTags(NamedTuple):
+    """The class index of each of a BIO tagger's tags (multinerd.bio_tagger), by label.
+
+    Its scores are one softmax a token, over every tag, so an entity's probability is
+    p(B-X at start) * p(I-X) at each of its other tokens * (1 - p(I-X) at the token after it).
+    """
+
+    outside: int
+    begin: Dict[str, int]
+    inside: Dict[str, int]
+
+    @classmethod
+    def of(cls, labels: Sequence[str]) -> "BioTags":
+        begin = {tag[2:]: i for i, tag in enumerate(labels) if tag.startswith("B-")}
+        inside = {tag[2:]: i for i, tag in enumerate(labels) if tag.startswith("I-")}
+        return cls(list(labels).index("O"), begin, inside)
+
+    def probability(self, rows: numpy.ndarray, key: EntityKey, temperature: float) -> float:
+        return self.span_probability(softmax_rows(rows, temperature), key)
+
+    def span_probability(self, probs: numpy.ndarray, key: EntityKey) -> float:
+        start, end, label = key
+        p = probs[start, self.begin[label]] * numpy.prod(probs[start + 1 : end, self.inside[label]])
+        return float(p * (1.0 - probs[end, self.inside[label]]) if end < len(probs) else p)
+
+    def alternative_probabilities(
+        self, rows: numpy.ndarray, ents: Sequence[EntityKey], temperature: float
+    ) -> Dict[EntityKey, float]:
+        """Each entity's words with another label, and one-token entities where the tagger said O."""
+        keys = [(start, end, other) for start, end, label in ents for other in self.begin if other != label]
+        keys += [(t, t + 1, label) for t in outside_entities(len(rows), ents) for label in self.begin]
+        probs = softmax_rows(rows, temperature)
+        return {key: self.span_probability(probs, key) for key in keys}
+
+
+def softmax_rows(rows: numpy.ndarray, temperature: float) -> numpy.ndarray:
+    scores = rows / temperature
+    weights = numpy.exp(scores - scores.max(axis=1, keepdims=True))
+    return weights / weights.sum(axis=1, keepdims=True)
+
+
+def outside_entities(n_tokens: int, ents: Sequence[EntityKey]) -> List[int]:
+    """The tokens in none of the entities."""
+    inside = {t for start, end, _ in ents for t in range(start, end)}
+    return [t for t in range(n_tokens) if t not in inside]
+
 
 def softmax_at(row: numpy.ndarray, valid: Sequence[int], temperature: float) -> Dict[int, float]:
     scores = row[list(valid)] / temperature
@@ -116,35 +189,21 @@ def continuation(rows: numpy.ndarray, key: EntityKey, actions: Actions, temperat
 
 
 def entity_scores(
-    rows: numpy.ndarray, ents: Sequence[EntityKey], actions: Actions, calibration: Dict[str, float]
+    rows: numpy.ndarray, ents: Sequence[EntityKey], actions, calibration: Dict[str, float]
 ) -> List[float]:
-    """The calibrated score of each of a doc's entities, from its step scores."""
+    """The calibrated score of each of a doc's entities, from its step scores (`actions`: the
+    `ner`'s Actions or a tagger's BioTags)."""
     temperature, slope, bias = calibration["temperature"], calibration["slope"], calibration["bias"]
-    return [platt(entity_probability(rows, key, actions, temperature), slope, bias) for key in ents]
+    return [platt(actions.probability(rows, key, temperature), slope, bias) for key in ents]
 
 
 def alternatives(
-    rows: numpy.ndarray, ents: Sequence[EntityKey], actions: Actions, calibration: Dict[str, float]
+    rows: numpy.ndarray, ents: Sequence[EntityKey], actions, calibration: Dict[str, float]
 ) -> List[Tuple[EntityKey, float]]:
-    """The spans the `ner` did not choose, scored at least MIN_ALTERNATIVE, best first: each
-    entity's words with another label (that label's start times the entity's own continuation),
-    and one-token entities where the `ner` said O."""
+    """The spans the recognizer did not choose (`actions.alternative_probabilities`), scored at
+    least MIN_ALTERNATIVE, best first."""
     temperature, slope, bias = calibration["temperature"], calibration["slope"], calibration["bias"]
-    found: Dict[EntityKey, float] = {}
-    inside = {t for start, end, _ in ents for t in range(start, end)}
-    last = len(rows) - 1
-    for start, end, label in ents:
-        starts = softmax_at(rows[start], actions.starts(start == last), temperature)
-        moves = actions.unit if end - start == 1 else actions.begin
-        rest = 1.0 if end - start == 1 else continuation(rows, (start, end, label), actions, temperature)
-        for other, index in moves.items():
-            if other != label:
-                found[(start, end, other)] = starts[index] * rest
-    for t in range(len(rows)):
-        if t not in inside:
-            starts = softmax_at(rows[t], actions.starts(t == last), temperature)
-            for label, index in actions.unit.items():
-                found[(t, t + 1, label)] = starts[index]
+    found = actions.alternative_probabilities(rows, ents, temperature)
     scored = [(key, platt(p, slope, bias)) for key, p in found.items()]
     return sorted((item for item in scored if item[1] >= MIN_ALTERNATIVE), key=lambda item: -item[1])
 
@@ -181,6 +240,14 @@ def step_scores(ner, docs: List[Doc]) -> List[numpy.ndarray]:
     return [numpy.array(doc_rows) if doc_rows else numpy.zeros((0, ner.moves.n_moves)) for doc_rows in rows]
 
 
+def tag_scores(tagger, docs: List[Doc]) -> List[numpy.ndarray]:
+    """A BIO tagger's scores at each token (len(doc) x tags), as logits: its softmax's inputs, or
+    the log of its probabilities where its model normalizes."""
+    normalized = tagger.model.get_ref("output_layer").attrs["softmax_normalize"]
+    rows = [tagger.model.ops.to_numpy(scores) for scores in tagger.model.predict(docs)] if docs else []
+    return [numpy.log(numpy.maximum(doc_rows, 1e-12)) if normalized else doc_rows for doc_rows in rows]
+
+
 class EntityScorer:
     """Scores the entities that the component named `ner` found (see the module docstring)."""
 
@@ -202,8 +269,10 @@ class EntityScorer:
             raise ValueError(f"{self.name}: the temperature must be positive (got {calibration['temperature']})")
         self.cfg["calibration"] = {key: float(calibration[key]) for key in IDENTITY}
 
-    def actions(self) -> Actions:
-        return Actions.of(self.nlp.get_pipe(self.ner).moves)
+    def actions(self):
+        """The recognizer's Actions (a transition-based `ner`) or BioTags (a BIO tagger)."""
+        recognizer = self.nlp.get_pipe(self.ner)
+        return Actions.of(recognizer.moves) if hasattr(recognizer, "moves") else BioTags.of(recognizer.tags)
 
     def __call__(self, doc: Doc) -> Doc:
         self.set_annotations([doc], self.predict([doc]))
@@ -215,8 +284,9 @@ class EntityScorer:
             yield from batch
 
     def predict(self, docs: List[Doc]) -> List[numpy.ndarray]:
-        """Each doc's action scores at each token (see `step_scores`)."""
-        return step_scores(self.nlp.get_pipe(self.ner), docs)
+        """Each doc's scores at each token (see `step_scores` and `tag_scores`)."""
+        recognizer = self.nlp.get_pipe(self.ner)
+        return step_scores(recognizer, docs) if hasattr(recognizer, "moves") else tag_scores(recognizer, docs)
 
     def set_annotations(self, docs: List[Doc], rows: List[numpy.ndarray]) -> None:
         actions = self.actions()
