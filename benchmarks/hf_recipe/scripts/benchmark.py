@@ -19,6 +19,7 @@ warm-up batch, with the same batch size on both sides.
         --data ../../../shared/data/wikineural/en/val.conllu --train-sentences 300 --test-sentences 100
 """
 
+import hashlib
 import os
 import platform
 import re
@@ -106,6 +107,12 @@ def main(
     budgets: str = typer.Option("1,4", help="Tuning: the chosen points also train at these multiples of the budget"),
     tune_seeds: int = typer.Option(2, min=1, help="Tuning: training seeds of the chosen points (seed, seed + 1, ...)"),
     jobs: int = typer.Option(1, min=1, help="Tuning: grid runs side by side (each with --threads threads)"),
+    resume: Switch = typer.Option(
+        Switch.false,
+        case_sensitive=False,
+        help="Tuning, with --work-dir: take a grid run's scores from the folder where an earlier run left them "
+        "for the same data, config and settings, instead of training it again (to extend a grid)",
+    ),
 ):
     from spacy.util import load_config
 
@@ -122,6 +129,9 @@ def main(
         check_transformer(encoder)
     except TransformerUnavailable as err:
         log(str(err))
+        raise typer.Exit(1)
+    if resume == Switch.true and work_dir is None:
+        log("--resume true reuses the runs an earlier benchmark left in its --work-dir: pass that --work-dir.")
         raise typer.Exit(1)
     try:
         sweep_sizes = string_to_list(sweep, intify=True)
@@ -261,11 +271,14 @@ def main(
         if tune == Switch.true:
             settings["tuning"] = {"learn_rates": learn_rates, "head_learn_rates": head_rates,
                                   "budgets": budget_factors, "seeds": [seed + i for i in range(tune_seeds)],
-                                  "chosen_on": "dev F1 (seqeval, default mode)", "jobs": jobs}  # fmt: skip
+                                  "chosen_on": "dev F1 (seqeval, default mode)", "jobs": jobs,
+                                  "resume": resume == Switch.true}  # fmt: skip
             base = {"steps": steps, "epochs": epochs, "train_batch": train_batch, "weight_decay": weight_decay,
                     "grad_clip": grad_clip, "warmup_fraction": warmup_fraction, "threads": threads,
-                    "batch_size": batch_size, "encoder": encoder, "labels": labels, "config": config}  # fmt: skip
-            tuning = run_tuning(work, env, base, grid(learn_rates, head_rates), settings["tuning"], jobs)
+                    "batch_size": batch_size, "encoder": encoder, "labels": labels, "config": config,
+                    "data_sha256": files_sha256([work / f"{part}.jsonl" for part in ("train", "dev", "test")])}  # fmt: skip
+            tuning = run_tuning(work, env, base, grid(learn_rates, head_rates), settings["tuning"], jobs,
+                                resume == Switch.true)  # fmt: skip
         test_rows = list(srsly.read_jsonl(work / "test.jsonl"))
         as_written = best_vs_best(
             [{"point": {"side": side}, "seed": run["seed"], "test": tag_scores(test_rows, run[side][role]["tags"]["test"])}
@@ -324,23 +337,35 @@ def spacy_config(config: Path, path: Path, seed: int, learn_rate: Optional[float
     return path
 
 
-def train_point(work: Path, env: Dict[str, str], base: Dict, point: Dict, seed: int, budget: int) -> Dict:
+def train_point(work: Path, env: Dict[str, str], base: Dict, point: Dict, seed: int, budget: int,
+                resume: bool = False) -> Dict:  # fmt: skip
     """Train one side at one grid point, seed and budget (a multiple of the base steps), then
-    score its last model on dev and test: {point, seed, budget, dev, test} (tuning.tag_scores)."""
+    score its last model on dev and test: {point, seed, budget, dev, test} (tuning.tag_scores).
+    With `resume`, the tags an earlier run left in `work` for the same specs are taken instead.
+    The specs carry the digests of the data and of the spaCy config, so that "the same spec" means
+    the same run (the encoder folder is taken to be unchanged)."""
     name = re.sub(r"[^A-Za-z0-9.-]+", "_", f"{point_name(point)}-seed{seed}-x{budget}")
     out = work / "tuning" / name
     steps, lr = base["steps"] * budget, point["learn_rate"]
-    common = {"threads": base["threads"], "batch_size": base["batch_size"], "test": str(work / "test.jsonl")}
+    common = {"threads": base["threads"], "batch_size": base["batch_size"], "test": str(work / "test.jsonl"),
+              "data_sha256": base["data_sha256"]}  # fmt: skip
     eval_sets = {"dev": str(work / "dev.jsonl"), "test": str(work / "test.jsonl")}
     what = f"{point_name(point)}, seed {seed}, {budget}x budget"
     if point["side"] == "spacy":
         out.mkdir(parents=True, exist_ok=True)
         config = spacy_config(base["config"], out / "trf.cfg", seed, lr, point["head_learn_rate"])
-        spec = {**common, "config": str(config), "corpus": str(work / "corpus"), "output": str(out / "model"),
-                "max_steps": steps, "transformer": base["encoder"]}  # fmt: skip
-        child(work, "spacy-train", spec, env, what, name=f"{name}-train")
-        spec = {**common, "model": str(out / "model" / "model-last"), "eval_sets": eval_sets}
-        tags = child(work, "spacy-tags", spec, env, what, name=f"{name}-tags")["tags"]
+        train_spec = {**common, "config": str(config), "corpus": str(work / "corpus"), "output": str(out / "model"),
+                      "max_steps": steps, "transformer": base["encoder"],
+                      "config_sha256": files_sha256([config])}  # fmt: skip
+        tags_spec = {**common, "model": str(out / "model" / "model-last"), "eval_sets": eval_sets}
+        earlier = (resume and stored_result(work, f"{name}-train", train_spec)
+                   and stored_result(work, f"{name}-tags", tags_spec))  # fmt: skip
+        if earlier:
+            log(f"== {what}: taken from the earlier run in {work}")
+            tags = earlier["tags"]
+        else:
+            child(work, "spacy-train", train_spec, env, what, name=f"{name}-train")
+            tags = child(work, "spacy-tags", tags_spec, env, what, name=f"{name}-tags")["tags"]
     else:
         spec = {**common, "encoder": base["encoder"], "train": str(work / "train.jsonl"), "labels": base["labels"],
                 "output": str(out), "steps": steps, "epochs": base["epochs"] * budget,
@@ -348,24 +373,46 @@ def train_point(work: Path, env: Dict[str, str], base: Dict, point: Dict, seed: 
                 "weight_decay": base["weight_decay"], "grad_clip": base["grad_clip"],
                 "warmup_steps": max(1, round(base["warmup_fraction"] * steps)), "seed": seed,
                 "eval_sets": eval_sets}  # fmt: skip
-        tags = child(work, "hf-train", spec, env, what, name=f"{name}-train")["tags"]
+        earlier = resume and stored_result(work, f"{name}-train", spec)
+        if earlier:
+            log(f"== {what}: taken from the earlier run in {work}")
+        tags = (earlier or child(work, "hf-train", spec, env, what, name=f"{name}-train"))["tags"]
     shutil.rmtree(out, ignore_errors=True)  # the models are not needed again: only their scores
     scores = {part: tag_scores(list(srsly.read_jsonl(work / f"{part}.jsonl")), tags[part]) for part in ("dev", "test")}
     log(f"== {what}: dev F1 {scores['dev']['f1']:.4f}, test F1 {scores['test']['f1']:.4f}")
-    return {"point": point, "seed": seed, "budget": budget, **scores}
+    return {"point": point, "seed": seed, "budget": budget, "reused": bool(earlier), **scores}
 
 
-def run_tuning(work: Path, env: Dict[str, str], base: Dict, points: List[Dict], plan: Dict, jobs: int) -> Dict:
+def files_sha256(paths: List[Path]) -> str:
+    """One digest of the files' contents, in order."""
+    digest = hashlib.sha256()
+    for path in paths:
+        digest.update(path.read_bytes())
+    return digest.hexdigest()
+
+
+def stored_result(work: Path, name: str, spec: Dict) -> Optional[Dict]:
+    """The result of child `name` in `work` if it ran to the end with this very spec, else None."""
+    spec_path, result_path = work / f"{name}.spec.json", work / f"{name}.result.json"
+    if not (spec_path.exists() and result_path.exists()):
+        return None
+    if srsly.read_json(spec_path) != {**spec, "result": str(result_path)}:
+        return None
+    return srsly.read_json(result_path)
+
+
+def run_tuning(work: Path, env: Dict[str, str], base: Dict, points: List[Dict], plan: Dict, jobs: int,
+               resume: bool = False) -> Dict:  # fmt: skip
     """Every grid point at the first seed and the base budget; each side's best point on dev; the
-    chosen points at every seed and budget. `jobs` runs side by side."""
+    chosen points at every seed and budget. `jobs` runs side by side; `resume`: see train_point."""
     first, budgets = plan["seeds"][0], plan["budgets"]
     with ThreadPoolExecutor(jobs) as pool:
-        results = list(pool.map(lambda point: train_point(work, env, base, point, first, 1), points))
+        results = list(pool.map(lambda point: train_point(work, env, base, point, first, 1, resume), points))
         chosen = {side: choose_best(results, side) for side in ("spacy", "hf")}
         log("Chosen on dev: " + ", ".join(point_name(point) for point in chosen.values()))
         todo = [(point, seed, budget) for budget in budgets for seed in plan["seeds"] for point in chosen.values()
                 if (seed, budget) != (first, 1)]  # fmt: skip
-        extra = list(pool.map(lambda job: train_point(work, env, base, *job), todo))
+        extra = list(pool.map(lambda job: train_point(work, env, base, *job, resume), todo))
     chosen_runs = [result for result in results if result["point"] in chosen.values()] + extra
     comparisons = {
         f"{budget}x": best_vs_best([run for run in chosen_runs if run["budget"] == budget]) for budget in budgets
@@ -398,6 +445,7 @@ def child(work: Path, role: str, spec: Dict, env: Dict[str, str], what: str, nam
     process's peak RSS and wall time. `name` (default: the role and a count) names its files."""
     name = name or f"{role}-{len(list(work.glob(role + '-*.spec.json')))}"
     spec_path, result_path, log_path = work / f"{name}.spec.json", work / f"{name}.result.json", work / f"{name}.log"
+    result_path.unlink(missing_ok=True)  # an earlier run's result must not stand for this spec's (--resume)
     srsly.write_json(spec_path, {**spec, "result": str(result_path)})
     load = os.getloadavg()[0]
     log(f"-- {what}: load average {load:.2f}")

@@ -1,11 +1,13 @@
 """A smoke run of the whole benchmark on a tiny self-built BERT for a few steps (no timing
 assertions: figures only have to be present and sane), its fast failures, and its project.yml."""
 
+import json
 import math
 import os
 import subprocess
 import sys
 
+import pytest
 from conftest import PROJECT, SAMPLE
 from project_check import command_problems
 
@@ -94,6 +96,54 @@ def test_benchmark_smoke(tmp_path, tiny_bert):
     assert table.startswith("| figure |") and "| each at its best |" in table
     assert "(chosen on dev)" in table and "2x: overall" in table
     assert "seqeval F1" in done.stdout and "Ratios" in done.stdout
+
+
+def test_resume_takes_the_earlier_runs_of_the_same_specs_and_trains_the_rest(tmp_path, tiny_bert):
+    """A grid extended in the same work folder: the first run's point is taken from it, with the
+    same scores; the new point and a point whose data changed (another split seed) are trained."""
+    import srsly
+
+    def run(name, grid_lrs, *extra):
+        output = tmp_path / f"{name}.json"
+        done = benchmark(
+            "--transformer", tiny_bert, "--data", SAMPLE, "--train-sentences", 8, "--test-sentences", 2,
+            "--batch-size", 8, "--output", output, "--work-dir", tmp_path / "work", "--tune", "true",
+            "--grid-lrs", grid_lrs, "--grid-head-lrs", "same", "--budgets", 1, "--tune-seeds", 1, *extra, cwd=tmp_path,
+        )  # fmt: skip
+        assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+        return {(r["point"]["side"], r["point"]["learn_rate"]): r for r in srsly.read_json(output)["tuning"]["grid"]}
+
+    first = run("first", "1e-3")
+    assert not any(result["reused"] for result in first.values())
+    extended = run("extended", "1e-3,1e-4", "--resume", "true")
+    for side in ("spacy", "hf"):
+        assert extended[side, 1e-3]["reused"] and not extended[side, 1e-4]["reused"]
+        assert extended[side, 1e-3]["dev"] == first[side, 1e-3]["dev"]
+        assert extended[side, 1e-3]["test"] == first[side, 1e-3]["test"]
+    resplit = run("resplit", "1e-3", "--resume", "true", "--split-seed", 1)
+    assert not any(result["reused"] for result in resplit.values())
+
+
+def test_resume_needs_the_work_folder_of_the_earlier_run(tmp_path, tiny_bert):
+    done = benchmark("--transformer", tiny_bert, "--data", SAMPLE, "--tune", "true", "--resume", "true", cwd=tmp_path)
+    assert done.returncode == 1 and "--work-dir" in done.stdout.splitlines()[-1]
+    assert not (tmp_path / "metrics").exists()
+
+
+def test_a_failed_child_leaves_no_result_for_its_spec(tmp_path):
+    """The spec of a child that fails replaces the earlier one: the earlier result must not
+    pass for its result on --resume."""
+    import benchmark as bench
+
+    spec = {"threads": 1, "test": str(tmp_path / "missing.jsonl")}
+    written = {**spec, "result": str(tmp_path / "x.result.json")}
+    (tmp_path / "x.spec.json").write_text(json.dumps(written), encoding="utf8")
+    (tmp_path / "x.result.json").write_text('{"tags": {}}', encoding="utf8")
+    assert bench.stored_result(tmp_path, "x", spec) == {"tags": {}}
+    assert bench.stored_result(tmp_path, "x", {**spec, "threads": 2}) is None
+    with pytest.raises(RuntimeError, match="failed"):
+        bench.child(tmp_path, "hf-forward", spec, ENV, "a child without its model", name="x")
+    assert bench.stored_result(tmp_path, "x", spec) is None
 
 
 def test_benchmark_fails_fast_on_a_missing_encoder(tmp_path):
