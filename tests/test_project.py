@@ -7,42 +7,15 @@ import os
 import re
 import subprocess
 import sys
-from importlib.metadata import distribution
 from pathlib import Path
 from typing import Set
 
-from confection import Config
 from weasel.util import load_project_config
 
-from multinerd.imports import imported_files, module_file
+from multinerd.imports import imported_files, registered_by_config
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ("cnn", "trf")
-
-
-def entry_point_modules() -> dict:
-    """(registry, name) -> the module file the installed project's entry point loads, e.g.
-    ("tokenizers", "xx_multinerd.CJKCharTokenizer.v1") -> scripts/multinerd/tokenizer.py."""
-    entry_points = distribution("xx-multinerd-project").entry_points
-    return {(point.group.split("_", 1)[1], point.name): module_file(point.module) for point in entry_points}
-
-
-def registered_by_config(path: Path, sections=None) -> Set[Path]:
-    """The modules of the project that the functions a config names come from: in all of it, or
-    in some top-level sections (loading a trained pipeline resolves [nlp] and [components] only)."""
-    config = Config().from_disk(path, interpolate=False)
-    found, stack = set(), [config[name] for name in (sections or config)]
-    modules = entry_point_modules()
-    while stack:
-        node = stack.pop()
-        for key, value in node.items():
-            if isinstance(value, dict):
-                stack.append(value)
-            elif key.startswith("@") and (key[1:], value) in modules:
-                found |= imported_files(modules[key[1:], value])
-            elif key == "factory" and ("factories", value) in modules:  # a component of the project's
-                found |= imported_files(modules["factories", value])
-    return found
 
 
 def expected_modules(command: dict) -> Set[str]:

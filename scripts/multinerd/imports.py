@@ -1,14 +1,18 @@
 """The files of this project that a Python file runs: itself, the modules of the `multinerd`
 package it imports (directly or through the package's own modules), and, where asked, modules of
 folders of scripts it imports by bare name (a benchmark's `from recipe import ...`), looked up in
-the folders' order as Python's import path would.
+the folders' order as Python's import path would; and the modules that the functions a config
+names come from (the project package's entry points).
 
 What project.yml's `deps` must name (the product's and the benchmarks' tests check them with it).
 """
 
 import ast
+from importlib.metadata import distribution
 from pathlib import Path
-from typing import Optional, Sequence, Set
+from typing import Dict, Optional, Sequence, Set, Tuple
+
+from confection import Config
 
 PACKAGE = Path(__file__).resolve().parent
 
@@ -65,3 +69,28 @@ def imported_files(path: Path, scripts: Sequence[Path] = ()) -> Set[Path]:
             if found is not None:
                 todo.append(found.resolve())
     return seen
+
+
+def entry_point_modules() -> Dict[Tuple[str, str], Optional[Path]]:
+    """(registry, name) -> the module file the installed project's entry point loads, e.g.
+    ("tokenizers", "xx_multinerd.CJKCharTokenizer.v1") -> scripts/multinerd/tokenizer.py."""
+    entry_points = distribution("xx-multinerd-project").entry_points
+    return {(point.group.split("_", 1)[1], point.name): module_file(point.module) for point in entry_points}
+
+
+def registered_by_config(path: Path, sections: Optional[Sequence[str]] = None) -> Set[Path]:
+    """The modules of the project that the functions a config names come from: in all of it, or
+    in some top-level sections (loading a trained pipeline resolves [nlp] and [components] only)."""
+    config = Config().from_disk(path, interpolate=False)
+    found, stack = set(), [config[name] for name in (sections or config)]
+    modules = entry_point_modules()
+    while stack:
+        node = stack.pop()
+        for key, value in node.items():
+            if isinstance(value, dict):
+                stack.append(value)
+            elif key.startswith("@") and (key[1:], value) in modules:
+                found |= imported_files(modules[key[1:], value])
+            elif key == "factory" and ("factories", value) in modules:  # a component of the project's
+                found |= imported_files(modules["factories", value])
+    return found
