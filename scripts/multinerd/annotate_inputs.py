@@ -103,7 +103,7 @@ def find_sources(input: str, *, dataset: Optional[bool] = None, split: str = "tr
     ones left out) or a glob; or a dataset id. `dataset`: True for a dataset, False for files,
     None to tell by the input (files if it exists or looks like a path or glob)."""
     if dataset is None:
-        dataset = not (is_local(input) or _GLOB_CHARS.search(input))
+        dataset = not (is_local(input, SUFFIXES) or _GLOB_CHARS.search(input))
     if dataset:
         return [Source(input, f"{input}[{split}]", Format.dataset, split)]
     path = Path(input)
