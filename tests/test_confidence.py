@@ -18,9 +18,9 @@ from typer.testing import CliRunner
 
 from multinerd.colors import ENTITY_COLORS
 from multinerd.confidence import (
+    ALTERNATIVES_THRESHOLD,
     FACTORY,
     IDENTITY,
-    ALTERNATIVES_THRESHOLD,
     SCORE,
     Actions,
     BioTags,
