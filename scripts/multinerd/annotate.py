@@ -298,7 +298,9 @@ def _difference(old: Dict, new: Dict) -> Optional[str]:
     before_settings = old.get("settings", {})
     for key, value in new["settings"].items():
         if key == "model_digest" and before_settings.get(key) != value:
-            return f"the model is another: {new['model']}'s files differ from those of {old.get('model')} then"
+            if old.get("model") == new["model"]:
+                return f"the model: {new['model']}'s files changed since, retrained or replaced"
+            return f"the model: {new['model']}'s files differ from those of {old.get('model')}"
         if before_settings.get(key) != value:
             return f"{key} was {before_settings.get(key)!r}, now {value!r}"
     before, now = old.get("sources", {}), new["sources"]
