@@ -73,7 +73,7 @@ def print_summary(totals: dict, output: Path) -> None:
     if totals["empty_files_skipped"]:
         rows.append(("empty files skipped", f"{totals['empty_files_skipped']:,}"))
     msg.table(rows, aligns=("l", "r"))
-    msg.good(f"Annotated {totals['rows_out']:,} texts into {output} ({totals['skipped']:,} skipped)")
+    msg.good(f"Annotated {totals['rows_out']:,} texts ({totals['skipped']:,} skipped) into {output}")
 
 
 class Progress:
