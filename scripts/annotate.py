@@ -28,6 +28,7 @@ from wasabi import msg
 from multinerd.annotate import (
     MANIFEST,
     AnnotateError,
+    BlockAnnotator,
     BlockResult,
     Options,
     OutputFormat,
@@ -72,7 +73,33 @@ def print_summary(totals: dict, output: Path) -> None:
     if totals["empty_files_skipped"]:
         rows.append(("empty files skipped", f"{totals['empty_files_skipped']:,}"))
     msg.table(rows, aligns=("l", "r"))
-    msg.good(f"Annotated {totals['texts_in']:,} texts into {output}")
+    msg.good(f"Annotated {totals['rows_out']:,} texts ({totals['skipped']:,} skipped) into {output}")
+
+
+class Progress:
+    """The run's bar, in input lines and rows (blank lines and skipped rows too, so that it ends
+    full). It starts when annotation does, after the pipeline has loaded, so that loading is not
+    in its rate: at once where this process loads it, at the first block done where workers do."""
+
+    def __init__(self, total: int):
+        self.total, self.bar = total, None
+
+    def start(self, done: int = 0) -> None:
+        self.bar = tqdm(
+            total=self.total, initial=done, unit=" texts", unit_scale=True, desc="annotating", mininterval=1.0,
+            file=sys.stderr, smoothing=0.1, delay=2.0,
+        )  # fmt: skip
+
+    def update(self, n: int) -> None:
+        if self.bar is None:
+            self.start(n)
+        else:
+            self.bar.update(n)
+
+    def close(self, leave: bool = True) -> None:
+        if self.bar is not None:
+            self.bar.leave = leave  # on an error, the message, not a half-full bar, is the last line
+            self.bar.close()
 
 
 @app.command()
@@ -93,6 +120,7 @@ def main(
     skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Skip bad rows and empty files, and count them"),
     overwrite: bool = typer.Option(False, "--overwrite", help="Start again: remove the earlier run's part files"),
     docbin: bool = typer.Option(False, "--docbin", help="Also write each block's Docs as a DocBin (.spacy)"),
+    keep_text: bool = typer.Option(False, "--keep-text", help="Keep each text in the output, after its id"),
     spans_key: Optional[str] = typer.Option(
         None, help="Entities from doc.spans[KEY] (with scores) instead of doc.ents"
     ),
@@ -125,7 +153,7 @@ def main(
     shared_threads = max(1, (cpus or os.cpu_count() or 1) // workers) if workers > 1 else 0
     options = Options(
         model, str(output), format, read, batch_size or None, gpu_id, spans_key, docbin,
-        str(code) if code else None, threads or shared_threads,
+        str(code) if code else None, threads or shared_threads, keep_text,
     )  # fmt: skip
     try:
         sources = find_sources(input, dataset=None if loader == Loader.auto else loader == Loader.dataset, split=split)
@@ -139,22 +167,24 @@ def main(
         with output_folder(output, manifest, overwrite):
             pending = pending_blocks(plan.blocks, output, format)
             totals = Totals(len(plan.blocks) - len(pending), len(plan.empty_files))
-            progress = tqdm(
-                total=sum(block.size for block in pending), unit=" texts", unit_scale=True, desc="annotating",
-                mininterval=1.0, file=sys.stderr, smoothing=0.1, delay=2.0,
-            )  # fmt: skip
-            if engine == Engine.ray:
+            sizes = {block.name: block.size for block in pending}
+            progress, per_doc = Progress(sum(sizes.values())), False
+            if not pending:  # a resume with nothing left to do loads no pipeline and starts no Ray
+                results = iter(())
+            elif engine == Engine.ray:
                 gpus = gpus_per_worker if gpus_per_worker is not None else (1.0 if gpu_id >= 0 else 0.0)
                 results = ray_results(pending, options, workers, address, cpus, cpus_per_worker, gpus, max_retries)
-                on_block = True
             elif workers > 1:
-                results, on_block = annotate_in_processes(pending, options, workers), True
+                results = annotate_in_processes(pending, options, workers)
             else:
-                results, on_block = annotate_here(pending, options, lambda: progress.update(1)), False
+                annotator = BlockAnnotator(options)
+                progress.start()
+                results, per_doc = annotate_here(pending, annotator, lambda: progress.update(1)), True
             for result in results:
                 totals.add(result)
-                if on_block:
-                    progress.update(result.texts)
+                # What the bar has not counted of the block: all of it from workers, else its blank
+                # lines and skipped rows.
+                progress.update(sizes[result.block] - (result.rows if per_doc else 0))
             progress.close()
             summary = totals.as_dict()
             write_atomically(
@@ -162,8 +192,7 @@ def main(
             )
     except AnnotateError as err:
         if progress is not None:
-            progress.leave = False  # the message, not a half-full bar, is the last line
-            progress.close()
+            progress.close(leave=False)
         fail(str(err))
     print_summary(summary, output)
 

@@ -361,3 +361,103 @@ def test_scores_come_from_a_span_categorizer(sample_corpus, small_input, tmp_pat
 def test_annotated_ids_keep_their_input_order_within_a_part(annotate_model, small_input, tmp_path):
     assert run(small_input, tmp_path / "out", "--model", annotate_model, "--block-size", 15).exit_code == 0
     assert [row["id"] for row in output_rows(tmp_path / "out")] == [f"t{i}" for i in range(40)]
+
+
+# --- issue 25: the run as a user meets it ------------------------------------------------------
+
+
+def retrain_in_place(model) -> None:
+    """The pipeline at `model` with other weights, saved to the same path."""
+    import spacy
+
+    nlp = spacy.load(model)
+    for node in nlp.get_pipe("ner").model.walk():
+        for name in node.param_names:
+            if node.has_param(name):
+                node.set_param(name, node.get_param(name) * 1.5)
+    nlp.to_disk(model)
+
+
+def test_a_model_retrained_in_place_stops_the_resume_and_overwrite_redoes_it(annotate_model, small_input, tmp_path):
+    """The output is keyed by the model's files, not its path: retraining to the same path (the
+    normal loop) must not reuse the old model's parts; the same files elsewhere resume."""
+    import shutil
+
+    model, output = tmp_path / "model", tmp_path / "out"
+    shutil.copytree(annotate_model, model)
+    args = [small_input, output, "--model", model, "--block-size", 10]
+    assert run(*args).exit_code == 0
+    before = part_mtimes(output)
+    shutil.copytree(annotate_model, tmp_path / "moved")
+    result = run(small_input, output, "--model", tmp_path / "moved", "--block-size", 10)
+    assert result.exit_code == 0 and srsly.read_json(output / MANIFEST)["last_run"]["blocks_already_done"] == 4
+    retrain_in_place(model)
+    line = one_line_error(run(*args))
+    assert "model" in line and "--overwrite" in line and str(model) in line
+    assert part_mtimes(output) == before
+    assert run(*args, "--overwrite").exit_code == 0
+    summary = srsly.read_json(output / MANIFEST)["last_run"]
+    assert (summary["blocks"], summary["blocks_already_done"]) == (4, 0)
+
+
+@pytest.fixture
+def bars(monkeypatch):
+    """Every progress bar the script draws, kept to be inspected after the run."""
+    import annotate
+    from tqdm import tqdm
+
+    drawn = []
+
+    class Kept(tqdm):
+        def __init__(self, *args, **kwargs):
+            super().__init__(*args, **kwargs)
+            drawn.append(self)
+
+    monkeypatch.setattr(annotate, "tqdm", Kept)
+    return drawn
+
+
+def test_the_bar_ends_full_and_starts_after_loading_and_the_summary_counts_rows(
+    annotate_model, tmp_path, bars, monkeypatch
+):
+    import time
+
+    import multinerd.annotate
+
+    loaded = []
+    load = multinerd.annotate.load_for_annotation
+    monkeypatch.setattr(
+        multinerd.annotate, "load_for_annotation", lambda model: [load(model), loaded.append(time.time())][0]
+    )
+    path = tmp_path / "in.jsonl"
+    path.write_text('{"text": "Paris"}\n\n{"body": "Rome"}\n   \n{"text": "Oslo"}\n', "utf8")
+    result = run(path, tmp_path / "out", "--model", annotate_model, "--skip-invalid", "--block-size", 2)
+    assert result.exit_code == 0, result.output
+    (bar,) = bars
+    assert bar.n == bar.total == 5  # every line, blank and skipped ones too
+    assert bar.start_t >= loaded[0]  # the rate and ETA leave the loading out
+    assert "Annotated 2 texts (1 skipped) into" in " ".join(result.output.split())  # however wasabi wraps it
+
+
+def test_a_resume_with_nothing_to_do_loads_no_pipeline(annotate_model, small_input, tmp_path, monkeypatch):
+    import multinerd.annotate
+
+    args = [small_input, tmp_path / "out", "--model", annotate_model, "--block-size", 10]
+    assert run(*args).exit_code == 0
+
+    def no_loading(options):
+        raise AssertionError("loaded a pipeline with nothing to annotate")
+
+    monkeypatch.setattr(multinerd.annotate, "load_pipeline", no_loading)
+    result = run(*args)
+    assert result.exit_code == 0, result.output
+    assert srsly.read_json(tmp_path / "out" / MANIFEST)["last_run"]["blocks_already_done"] == 4
+
+
+def test_part_files_are_named_part_block_and_keep_the_text_if_asked(annotate_model, small_input, tmp_path, texts):
+    output = tmp_path / "out"
+    assert run(small_input, output, "--model", annotate_model, "--block-size", 15, "--keep-text").exit_code == 0
+    assert sorted(path.name for path in output.glob("part-*")) == [f"part-{i:05d}.parquet" for i in range(3)]
+    rows = output_rows(output)
+    assert [(row["id"], row["text"]) for row in rows] == [(f"t{i}", texts[i]) for i in range(40)]
+    assert list(rows[0]) == ["id", "text", "entities"]

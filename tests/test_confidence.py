@@ -18,9 +18,9 @@ from typer.testing import CliRunner
 
 from multinerd.colors import ENTITY_COLORS
 from multinerd.confidence import (
+    ALTERNATIVES_THRESHOLD,
     FACTORY,
     IDENTITY,
-    MIN_ALTERNATIVE,
     SCORE,
     Actions,
     BioTags,
@@ -115,10 +115,32 @@ def test_alternatives_in_a_span_group(trained, texts):
         group = doc.spans["ner_alternatives"]
         scores = group.attrs["scores"]
         assert len(scores) == len(group) and scores == sorted(scores, reverse=True)
-        assert all(MIN_ALTERNATIVE <= s <= 1.0 for s in scores)
+        assert all(ALTERNATIVES_THRESHOLD <= s <= 1.0 for s in scores)
         assert not {(s.start, s.end, s.label_) for s in group} & set(keys(doc))
         n += len(group)
     assert n > 0
+
+
+def test_an_entity_the_threshold_drops_is_an_alternative_and_the_floor_is_a_setting(trained, texts):
+    found = {}
+    for doc in spacy.load(trained).pipe(texts):
+        found.update({(doc.text, key): ent._.score for key, ent in zip(keys(doc), doc.ents)})
+    threshold = sorted(found.values())[len(found) // 2]
+    group_of = {}
+    for floor in (ALTERNATIVES_THRESHOLD, 0.5):
+        settings = {"threshold": threshold, "alternatives_key": "alt", "alternatives_threshold": floor}
+        nlp = spacy.load(trained, config={"components": {"entity_scores": settings}})
+        group_of[floor] = n = 0
+        for doc in nlp.pipe(texts):
+            group = doc.spans["alt"]
+            scored = {(s.start, s.end, s.label_): score for s, score in zip(group, group.attrs["scores"])}
+            dropped = {key: score for (text, key), score in found.items() if text == doc.text and score < threshold}
+            assert {key: scored.get(key) for key in dropped} == pytest.approx(dropped)  # each with its score
+            assert all(score >= floor for key, score in scored.items() if key not in dropped)
+            n += len(dropped)
+            group_of[floor] += len(group)
+        assert n > 0
+    assert group_of[0.5] < group_of[ALTERNATIVES_THRESHOLD]
 
 
 def test_calibration_travels_with_the_pipeline(trained, texts, tmp_path):
@@ -229,7 +251,7 @@ def test_bio_tagger_entity_scores_and_alternatives():
     # The tempered score is less sure, and a calibration's Platt scaling moves it.
     (tempered,) = entity_scores(rows, [(0, 2, "X")], tags, {**IDENTITY, "temperature": 2.0})
     assert 1 / 25 < tempered < score
-    found = dict(alternatives(rows, [(0, 2, "X")], tags, {**IDENTITY, "temperature": 4.0}))
+    found = dict(alternatives(rows, [(0, 2, "X")], tags, {**IDENTITY, "temperature": 4.0}, 0.01))
     # The entity's words as Y, and one-token X and Y at token 2, the one outside it.
     assert set(found) == {(0, 2, "Y"), (2, 3, "X"), (2, 3, "Y")}
     assert found[(2, 3, "X")] == pytest.approx(1 / (math.e + 4))  # token 2 at temperature 4: O 1.0, the rest 0

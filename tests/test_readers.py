@@ -390,3 +390,47 @@ def test_a_json_array_of_rows_with_a_byte_order_mark(tmp_path):
     assert as_tuples(rows[:1]) == [(["Warszawa"], [5], "pl", "dev")]
     assert rows[1].where == f"{path}: row 1" and "not a row" in rows[1].problem
     assert {r.source for r in rows} == {str(path)}
+
+
+# --- a local path or a hub id ---------------------------------------------------------------------
+
+
+@pytest.mark.parametrize(
+    "source,local",
+    [
+        ("assets/does_not_exist", True),  # its first part is a folder here
+        ("corpus/test", False),  # no corpus/ here: a hub id like any user/name
+        ("./corpus/test", True),
+        ("/no/such/folder", True),
+        ("~/texts", True),
+        ("missing.jsonl", True),
+        ("Babelscape/multinerd", False),
+    ],
+)
+def test_what_looks_like_a_path_is_local_and_a_hub_id_is_not(tmp_path, monkeypatch, source, local):
+    from multinerd.readers import is_local
+
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "assets").mkdir()
+    assert is_local(source) == local
+    (tmp_path / source.split("/")[0]).mkdir(exist_ok=True)  # a folder named like the hub user
+    assert is_local(source)
+
+
+def test_a_missing_local_path_fails_at_once_naming_it_never_asking_the_hub(tmp_path, monkeypatch):
+    """convert and annotate: `assets/does_not_exist` is reported missing, not looked up on the hub."""
+    import datasets
+    from annotate import app as annotate_app
+    from convert import app as convert_app
+    from typer.testing import CliRunner
+
+    def no_hub(*args, **kwargs):
+        raise AssertionError("a local path was sent to the hub")
+
+    monkeypatch.setattr(datasets, "load_dataset", no_hub)
+    monkeypatch.chdir(tmp_path)
+    (tmp_path / "assets").mkdir()
+    for app, args in ((convert_app, ["corpus"]), (annotate_app, ["out", "--model", str(tmp_path)])):
+        result = CliRunner().invoke(app, ["assets/does_not_exist", *args])
+        assert result.exit_code == 1, result.output
+        assert "assets/does_not_exist does not exist" in result.output

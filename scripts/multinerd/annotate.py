@@ -2,16 +2,17 @@
 folder, the annotation of one block, and the local engine. The Ray engine is in annotate_ray.py.
 
 Output: a folder of part files, one per input block (multinerd.annotate_inputs), named after the
-block: `part-<block>.parquet` or `.jsonl`, one row per input text: its `id`, the carried
-fields, and `entities` (start and end character, label, text, and the score where the pipeline
+block's number: `part-00000.parquet` (or `.jsonl`), one row per input text: its `id`, the text
+with `keep_text`, the carried fields, and `entities` (start and end character, label, text, and the score where the pipeline
 gives one: the entity scorer's `ent._.score`, or a span categorizer's). Optionally
 `part-<block>.spacy`, the Docs as a DocBin, in the same order. Each file is written under a hidden temporary name and renamed into place, so a part
 file is complete or absent: a rerun skips the blocks whose part file exists (resume), and a crash
 leaves no half-written part. `_annotate.json` records what the output was made from (input files,
-model, settings), so a rerun with other settings or changed inputs stops instead of mixing them.
+model by a digest of its files, settings), so a rerun with other settings or changed inputs stops instead of mixing them.
 """
 
 import fcntl
+import hashlib
 import json
 import multiprocessing
 import os
@@ -59,6 +60,7 @@ class Options(NamedTuple):
     docbin: bool = False
     code: Optional[str] = None
     threads: int = 0  # torch threads per worker; 0: leave torch's default
+    keep_text: bool = False  # the text stays in the output, after the id
 
 
 class BlockResult(NamedTuple):
@@ -232,7 +234,8 @@ class BlockAnnotator:
                 if docbin is not None:
                     docbin.add(doc)
                 on_doc()
-        out = table.drop_columns(["text"]).append_column(OUTPUT_COLUMN, pyarrow.array(entities, entity_type()))
+        kept = table if options.keep_text else table.drop_columns(["text"])
+        out = kept.append_column(OUTPUT_COLUMN, pyarrow.array(entities, entity_type()))
         output = Path(options.output)
         if docbin is not None:  # before the part file, whose presence marks the block done
             write_atomically(output / f"part-{block}.spacy", lambda temporary: docbin.to_disk(temporary))
@@ -247,19 +250,43 @@ class BlockAnnotator:
 # --- the output folder -------------------------------------------------------------------------
 
 
+def model_digest(model: str, chunk_size: int = 1 << 20) -> str:
+    """What a pipeline is, whatever its path: a BLAKE2b digest of the names and contents of every
+    file in its folder (an installed package's data folder, whose meta.json names the package and
+    its version). Retrained in place, a model gets another digest. Files are read in chunks, so
+    a trf model's 700 MB of weights pass through once and are never held."""
+    from .annotate_loading import pipeline_folder
+
+    folder = pipeline_folder(model)
+    if folder is None:  # a package laid out otherwise: all of its files
+        from spacy.util import get_package_path
+
+        folder = get_package_path(model)
+    digest = hashlib.blake2b(digest_size=16)
+    for path in sorted(p for p in folder.rglob("*") if p.is_file()):
+        digest.update(path.relative_to(folder).as_posix().encode("utf8") + b"\0")
+        with path.open("rb") as f:
+            while chunk := f.read(chunk_size):
+                digest.update(chunk)
+    return digest.hexdigest()
+
+
 def manifest_of(input: str, sources: Sequence[Source], block_size: int, options: Options) -> Dict:
-    """What an output is made from. A rerun resumes only with the same settings and sources
-    (skip_invalid may change: blocks done either way are right for both)."""
+    """What an output is made from. A rerun resumes only with the same model (by its contents,
+    not its path), settings and sources (skip_invalid may change: blocks done either way are
+    right for both)."""
     return {
         "input": input,
+        "model": options.model,
         "settings": {
-            "model": options.model,
+            "model_digest": model_digest(options.model),
             "format": options.format.value,
             "block_size": block_size,
             "text_field": options.read.text_field,
             "id_field": options.read.id_field,
             "spans_key": options.spans_key,
             "docbin": options.docbin,
+            "keep_text": options.keep_text,
         },
         "skip_invalid": options.read.skip_invalid,
         "sources": {source.key: fingerprint(source) for source in sources},
@@ -270,6 +297,10 @@ def _difference(old: Dict, new: Dict) -> Optional[str]:
     """The first setting or source that differs between two manifests, in words; None if none."""
     before_settings = old.get("settings", {})
     for key, value in new["settings"].items():
+        if key == "model_digest" and before_settings.get(key) != value:
+            if old.get("model") == new["model"]:
+                return f"the model: {new['model']}'s files changed since, retrained or replaced"
+            return f"the model: {new['model']}'s files differ from those of {old.get('model')}"
         if before_settings.get(key) != value:
             return f"{key} was {before_settings.get(key)!r}, now {value!r}"
     before, now = old.get("sources", {}), new["sources"]
@@ -326,9 +357,10 @@ def pending_blocks(blocks: Sequence[Block], output: Path, fmt: OutputFormat) -> 
 # --- the local engine --------------------------------------------------------------------------
 
 
-def annotate_here(blocks: Iterable[Block], options: Options, on_doc: Callable[[], None]) -> Iterator[BlockResult]:
-    """Blocks annotated in this process, one after the other: streaming nlp.pipe."""
-    annotator = BlockAnnotator(options)
+def annotate_here(
+    blocks: Iterable[Block], annotator: BlockAnnotator, on_doc: Callable[[], None]
+) -> Iterator[BlockResult]:
+    """Blocks annotated in this process by a loaded pipeline, one after the other: streaming nlp.pipe."""
     for block in blocks:
         yield annotator.annotate(block, on_doc)
 

@@ -16,7 +16,6 @@ line or row), or, when asked to skip invalid rows, without them and with their c
 """
 
 import glob
-import hashlib
 import re
 from enum import Enum
 from pathlib import Path
@@ -41,7 +40,6 @@ LINE_FORMATS = (Format.text, Format.jsonl)
 # The column annotation adds to each row (so no input field may have its name).
 OUTPUT_COLUMN = "entities"
 _GLOB_CHARS = re.compile(r"[*?\[]")
-_UNSAFE = re.compile(r"[^A-Za-z0-9._-]+")
 
 
 class InputError(Exception):
@@ -57,19 +55,21 @@ class Source(NamedTuple):
 
 class Block(NamedTuple):
     """Texts `start` to `stop` (exclusive) of a source: line numbers (from 1) in text and JSONL
-    files, whose bytes `offset` to `end` they are; row indices (from 0) elsewhere."""
+    files, whose bytes `offset` to `end` they are; row indices (from 0) elsewhere. `number`: its
+    place among the input's blocks, from 0 (`plan_input`)."""
 
     source: Source
     start: int
     stop: int
     offset: int = 0
     end: int = 0
+    number: int = 0
 
     @property
     def name(self) -> str:
-        """The block's part-file name: readable, unique (a hash of the source's key) and sorting in input order."""
-        digest = hashlib.sha1(self.source.key.encode("utf8")).hexdigest()[:8]
-        return f"{_UNSAFE.sub('_', self.source.key)[-80:]}-{digest}-{self.start:010d}"
+        """The block's part-file name, `part-<name>`: its number, sorting in input order (the
+        output's manifest pins the input and block size, so a number always means the same texts)."""
+        return f"{self.number:05d}"
 
     @property
     def size(self) -> int:
@@ -103,7 +103,7 @@ def find_sources(input: str, *, dataset: Optional[bool] = None, split: str = "tr
     ones left out) or a glob; or a dataset id. `dataset`: True for a dataset, False for files,
     None to tell by the input (files if it exists or looks like a path or glob)."""
     if dataset is None:
-        dataset = not (is_local(input) or _GLOB_CHARS.search(input))
+        dataset = not (is_local(input, SUFFIXES) or _GLOB_CHARS.search(input))
     if dataset:
         return [Source(input, f"{input}[{split}]", Format.dataset, split)]
     path = Path(input)
@@ -202,7 +202,7 @@ def plan_input(sources: Sequence[Source], block_size: int, skip_invalid: bool = 
                     f"{source.location}: empty file, no texts. Remove it from the input, or pass --skip-invalid."
                 )
             empty.append(source.location)
-        blocks.extend(planned)
+        blocks.extend(block._replace(number=number) for number, block in enumerate(planned, len(blocks)))
     return Plan(blocks, empty)
 
 

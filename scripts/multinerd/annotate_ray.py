@@ -18,10 +18,12 @@ half-written file never had its final name.
 
 import logging
 import os
+import re
 import select
 import signal
 import subprocess
 import sys
+import threading
 import time
 import warnings
 from contextlib import contextmanager
@@ -133,10 +135,18 @@ def ray_session(address: Optional[str] = None, num_cpus: Optional[int] = None, t
     127.0.0.1 (it swaps loopback for that address so that other nodes can join), unless it is
     told there is no cluster to join (RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER=0, read when Ray is
     imported); usage statistics, which Ray would send out, are off. The same holds for a driver
-    joining a cluster at a loopback address."""
+    joining a cluster at a loopback address.
+
+    Quiet: token authentication is asked for by name (RAY_AUTH_MODE=token, unless the environment
+    sets it: what Ray 2.60 turns on for a local instance anyway, with a WARNING when it is not
+    named). No dashboard: Ray 2.60 still starts its API server process (`dashboard.py
+    --disable-frontend`, its usage-stats module only) and each node's agent (`ray::DashboardAgent`,
+    which the raylet requires), both on the loopback address here; no option leaves them out."""
     if address is None or _on_loopback(address):
         os.environ["RAY_ENABLE_WINDOWS_OR_OSX_CLUSTER"] = "0"
         os.environ["RAY_USAGE_STATS_ENABLED"] = "0"
+    if address is None:
+        os.environ.setdefault("RAY_AUTH_MODE", "token")
     import ray
 
     if ray.is_initialized():
@@ -284,5 +294,48 @@ def annotate_with_ray(
             num_gpus=gpus_per_worker or None,
             max_task_retries=max_retries,
         )
-    for row in dataset.iter_rows():
-        yield BlockResult(**row)
+    with _without(ACTOR_ARGUMENTS_ERROR):
+        for row in dataset.iter_rows():
+            yield BlockResult(**row)
+
+
+# Ray Data always puts an actor's constructor arguments in the object store, and Ray's core worker
+# logs this error-level line (C++, on the driver's stderr) for every actor that may restart, as
+# ours must (a killed actor's block is retried on a fresh one). The run holds the arguments to its
+# end, so the restart it warns of can't fail.
+ACTOR_ARGUMENTS_ERROR = re.compile(
+    rb"core_worker\.cc:\d+: Actor with class name: .* has constructor arguments in the object store"
+)
+
+
+@contextmanager
+def _without(pattern: "re.Pattern[bytes]"):
+    """This process's stderr (file descriptor 2, where Ray's C++ code logs) less the lines that
+    match `pattern`. Text not ending a line (a progress bar's redraw) passes at once unless it may
+    start such a line (Ray's log lines start with "[")."""
+    sys.stderr.flush()
+    saved, (read, write) = os.dup(2), os.pipe()
+    os.dup2(write, 2)
+    os.close(write)
+
+    def forward() -> None:
+        pending = b""
+        while chunk := os.read(read, 1 << 16):
+            *lines, pending = (pending + chunk).split(b"\n")
+            kept = b"".join(line + b"\n" for line in lines if not pattern.search(line))
+            if pending and not pending.startswith(b"["):
+                kept, pending = kept + pending, b""
+            os.write(saved, kept)
+        os.write(saved, pending)
+
+    thread = threading.Thread(target=forward, daemon=True)
+    thread.start()
+    try:
+        yield
+    finally:
+        sys.stderr.flush()
+        os.dup2(saved, 2)  # closes the pipe's last writer: the thread reads to its end
+        thread.join(timeout=10.0)
+        if not thread.is_alive():  # else a process started meanwhile holds the pipe: it keeps both
+            os.close(read)
+            os.close(saved)

@@ -14,10 +14,13 @@ token, and an entity's probability is p(B-X) at its first token, p(I-X) at each 
 1 - p(I-X) at the token after it (BioTags). The temperature and the Platt scaling are the
 calibration fitted on dev (scripts/calibrate.py); the scores are `ent._.score`, in [0, 1].
 `doc.ents` stay the `ner`'s, unless `threshold` drops those scored below it. With
-`alternatives_key` set, `doc.spans[alternatives_key]` has the strongest spans that did not make it
-(another label for an entity's words, with the entity's own continuation; a one-token entity
-where the `ner` said O), best first, their scores in the group's `attrs["scores"]` as spaCy's
-spancat keeps them.
+`alternatives_key` set, `doc.spans[alternatives_key]` has the spans that did not make it, best
+first, their scores in the group's `attrs["scores"]` as spaCy's spancat keeps them: every entity
+the threshold dropped (the recognizer chose it: whoever raises the threshold sees what it cost),
+and the spans the recognizer did not choose (another label for an entity's words, with the
+entity's own continuation; a one-token entity where the `ner` said O) scored at least
+`alternatives_threshold` (default 0.1: below it a sentence has a score for nearly every token and
+label, dozens of spans that are noise).
 
 (A beam over the same weights, `ner.beam_parse` and `ner.scored_ents`, was measured first: on a
 trained pipeline every greedy entity's beam marginal was at least 0.999 at beam widths 4, 8 and
@@ -43,7 +46,8 @@ FACTORY = "xx_multinerd_entity_scores"
 CFG = "cfg"  # the component's data file: its calibration
 EPSILON = 1e-6  # scores are clipped to [EPSILON, 1 - EPSILON] before their logit is taken
 IDENTITY = {"temperature": 1.0, "slope": 1.0, "bias": 0.0}
-MIN_ALTERNATIVE = 0.01  # alternatives scored below this are left out of the span group
+# The least score of a span the recognizer did not choose that the alternatives group keeps.
+ALTERNATIVES_THRESHOLD = 0.1
 
 EntityKey = Tuple[int, int, str]  # (start token, end token, label)
 
@@ -198,14 +202,14 @@ def entity_scores(
 
 
 def alternatives(
-    rows: numpy.ndarray, ents: Sequence[EntityKey], actions, calibration: Dict[str, float]
+    rows: numpy.ndarray, ents: Sequence[EntityKey], actions, calibration: Dict[str, float], floor: float
 ) -> List[Tuple[EntityKey, float]]:
     """The spans the recognizer did not choose (`actions.alternative_probabilities`), scored at
-    least MIN_ALTERNATIVE, best first."""
+    least `floor`, best first."""
     temperature, slope, bias = calibration["temperature"], calibration["slope"], calibration["bias"]
     found = actions.alternative_probabilities(rows, ents, temperature)
     scored = [(key, platt(p, slope, bias)) for key, p in found.items()]
-    return sorted((item for item in scored if item[1] >= MIN_ALTERNATIVE), key=lambda item: -item[1])
+    return sorted((item for item in scored if item[1] >= floor), key=lambda item: -item[1])
 
 
 def biluo_tags(doc: Doc) -> List[str]:
@@ -251,13 +255,24 @@ def tag_scores(tagger, docs: List[Doc]) -> List[numpy.ndarray]:
 class EntityScorer:
     """Scores the entities that the component named `ner` found (see the module docstring)."""
 
-    def __init__(self, nlp: Language, name: str, *, ner: str, threshold: float, alternatives_key: Optional[str]):
-        if not 0.0 <= threshold <= 1.0:
-            raise ValueError(f"{name}: threshold must be in [0, 1] (got {threshold})")
+    def __init__(
+        self,
+        nlp: Language,
+        name: str,
+        *,
+        ner: str,
+        threshold: float,
+        alternatives_key: Optional[str],
+        alternatives_threshold: float = ALTERNATIVES_THRESHOLD,
+    ):
+        for setting, value in (("threshold", threshold), ("alternatives_threshold", alternatives_threshold)):
+            if not 0.0 <= value <= 1.0:
+                raise ValueError(f"{name}: {setting} must be in [0, 1] (got {value})")
         if not Span.has_extension(SCORE):
             Span.set_extension(SCORE, default=None)
         self.nlp, self.name, self.ner = nlp, name, ner
         self.threshold, self.alternatives_key = threshold, alternatives_key
+        self.alternatives_threshold = alternatives_threshold
         self.cfg: Dict = {"calibration": dict(IDENTITY)}
 
     @property
@@ -293,13 +308,15 @@ class EntityScorer:
         for doc, doc_rows in zip(docs, rows):
             ents = list(doc.ents)
             keys = [(ent.start, ent.end, ent.label_) for ent in ents]
+            scored = list(zip(ents, entity_scores(doc_rows, keys, actions, self.calibration)))
+            kept = [(ent, score) for ent, score in scored if score >= self.threshold]
             if self.alternatives_key is not None:
-                found = alternatives(doc_rows, keys, actions, self.calibration)
+                dropped = [(key, score) for key, (_, score) in zip(keys, scored) if score < self.threshold]
+                found = alternatives(doc_rows, keys, actions, self.calibration, self.alternatives_threshold)
+                found = sorted(dropped + found, key=lambda item: -item[1])
                 spans = [Span(doc, start, end, label) for (start, end, label), _ in found]
                 attrs = {"scores": [score for _, score in found]}
                 doc.spans[self.alternatives_key] = SpanGroup(doc, name=self.alternatives_key, attrs=attrs, spans=spans)
-            scored = list(zip(ents, entity_scores(doc_rows, keys, actions, self.calibration)))
-            kept = [(ent, score) for ent, score in scored if score >= self.threshold]
             if len(kept) < len(scored):
                 doc.set_ents([ent for ent, _ in kept], default="outside")
             for ent, score in kept:
@@ -351,9 +368,21 @@ def displacy_data(doc: Doc, digits: int = 2) -> Tuple[Dict, Dict]:
 
 
 def make_entity_scorer(
-    nlp: Language, name: str, ner: str, threshold: float, alternatives_key: Optional[str]
+    nlp: Language,
+    name: str,
+    ner: str,
+    threshold: float,
+    alternatives_key: Optional[str],
+    alternatives_threshold: float = ALTERNATIVES_THRESHOLD,
 ) -> EntityScorer:
-    return EntityScorer(nlp, name, ner=ner, threshold=threshold, alternatives_key=alternatives_key)
+    return EntityScorer(
+        nlp,
+        name,
+        ner=ner,
+        threshold=threshold,
+        alternatives_key=alternatives_key,
+        alternatives_threshold=alternatives_threshold,
+    )
 
 
 # Registered once. Where this project is installed, two copies of this file run, the package's
@@ -362,7 +391,12 @@ def make_entity_scorer(
 if Language.get_factory_name(FACTORY) not in registry.factories:
     Language.factory(
         FACTORY,
-        default_config={"ner": "ner", "threshold": 0.0, "alternatives_key": None},
+        default_config={
+            "ner": "ner",
+            "threshold": 0.0,
+            "alternatives_key": None,
+            "alternatives_threshold": ALTERNATIVES_THRESHOLD,
+        },
         requires=["doc.ents"],
         assigns=["doc.ents", f"span._.{SCORE}"],
     )(make_entity_scorer)
