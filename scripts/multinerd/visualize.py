@@ -43,6 +43,7 @@ STREAMLIT_OPTIONS = {
     "server.headless": "true",  # no browser opened, no e-mail prompt
     "browser.gatherUsageStats": "false",  # no telemetry: nothing leaves the machine
     "server.fileWatcherType": "none",  # the page is not edited while it runs
+    "client.toolbarMode": "viewer",  # no developer menu (deploy, rerun on save)
 }
 
 
@@ -112,7 +113,8 @@ def entity_rows(doc: Doc, considered: List[Tuple[Span, float]]) -> List[Dict[str
 
 
 def near_miss_rows(doc: Doc, considered: List[Tuple[Span, float]]) -> List[Dict[str, Any]]:
-    """The best one-token entities the scorer considered where the pipeline found none."""
+    """The best one-token entities the scorer considered where the pipeline found none (whatever
+    the threshold hides)."""
     tagged = {token.i for ent in doc.ents for token in ent}
     rows = [
         {"text": span.text, "label": span.label_, "score": score, "start": span.start_char, "end": span.end_char}
@@ -168,7 +170,7 @@ def page(model: str) -> None:
     else:
         doc = nlp(text)
         considered = alternatives(doc)
-        found = len(doc.ents)
+        found, near_misses = len(doc.ents), near_miss_rows(doc, considered)
         hide_below(doc, threshold)
         st.html(entities_html(doc))
         st.caption(f"{len(doc)} tokens; {len(doc.ents)} of {found} entities at or above the threshold {threshold:.2f}")
@@ -177,7 +179,7 @@ def page(model: str) -> None:
         if considered:
             st.subheader("Near misses")
             st.caption("One-token entities the pipeline considered where it found none, best first.")
-            st.dataframe(near_miss_rows(doc, considered), hide_index=True)
+            st.dataframe(near_misses, hide_index=True)
     show_card(nlp)
 
 
