@@ -147,6 +147,8 @@ def check_card(page: AppTest) -> None:
     per_language = next(rows for rows in tables if rows and "language" in rows[0])
     assert {row["type"]: row["r"] for row in per_type} == {"PER": 1.0, "LOC": 0.0}
     assert {row["language"] for row in per_language} == {"de", "zh"}
+    overall = next(rows for rows in tables if rows and "p" in rows[0] and not {"type", "language"} & set(rows[0]))
+    assert (overall[0]["p"], overall[0]["r"]) == (1.0, 0.5)
     assert len(page.get("image")) == 1
 
 

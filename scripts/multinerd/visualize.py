@@ -131,8 +131,11 @@ def card_tables(meta: Dict[str, Any]) -> Dict[str, List[Dict[str, Any]]]:
     if not scores:
         return {}
     return {
-        heading: [{key: name, **row} for name, row in scores[part].items()]
-        for heading, part, key in (("Per type", "per_type", "type"), ("Per language", "per_language", "language"))
+        "Overall": [scores["overall"]],
+        **{
+            heading: [{key: name, **row} for name, row in scores[part].items()]
+            for heading, part, key in (("Per type", "per_type", "type"), ("Per language", "per_language", "language"))
+        },
     }
 
 
@@ -196,6 +199,9 @@ def show_card(nlp: Language) -> None:
     plot = plot_path(nlp)
     if plot:
         st.subheader("Reliability of the entity scores")
+        ece = meta.get("performance", {}).get("entity_scores", {}).get("ece")
+        if ece is not None:
+            st.caption(f"Expected calibration error on test: {ece:.4f}")
         st.image(str(plot))
 
 
