@@ -15,3 +15,16 @@ LANGUAGE_ALIASES = {
 }  # fmt: skip
 # Languages written without spaces between words: tokens become characters, docs get no spaces.
 SPACELESS_LANGUAGES = frozenset({"zh"})
+# A sentence in each language: what the install step's demo and the visualizer's page start with.
+SENTENCES = {
+    "de": "Angela Merkel besuchte im Mai 2019 das Brandenburger Tor in Berlin.",
+    "en": "Barack Obama visited the Louvre in Paris with his dog Bo.",
+    "es": "Gabriel García Márquez nació en Aracataca, Colombia, en 1927.",
+    "fr": "Marie Curie a reçu le prix Nobel à Stockholm en 1911.",
+    "it": "Leonardo da Vinci dipinse la Gioconda a Firenze.",
+    "nl": "Vincent van Gogh werd geboren in Zundert, in Nederland.",
+    "pl": "Maria Skłodowska-Curie urodziła się w Warszawie.",
+    "pt": "Pedro Álvares Cabral chegou ao Brasil em 1500.",
+    "ru": "Юрий Гагарин полетел в космос на корабле «Восток-1» в 1961 году.",
+    "zh": "北京是中国的首都。",
+}
