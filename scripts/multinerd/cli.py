@@ -30,3 +30,11 @@ def pipeline_problem(model: str) -> Optional[str]:
     if Path(model).is_dir() and not (Path(model) / "config.cfg").exists():
         return f"{model} is not a spaCy pipeline (no config.cfg): pass a folder such as training/cnn/model-best."
     return None
+
+
+def config_problem(configs: Path, config: str) -> Optional[str]:
+    """Why CONFIGS/<config>.cfg can't be trained (it is not there), as the line to show; None if it can."""
+    if (configs / f"{config}.cfg").is_file():
+        return None
+    choices = ", ".join(sorted(path.stem for path in configs.glob("*.cfg")))
+    return f"No {configs / config}.cfg: choose --vars.config from the configs in {configs}/ ({choices})."
