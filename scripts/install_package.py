@@ -172,7 +172,8 @@ def user_install(wheel: Path, package: str, venv: Path, constraints: List[str]) 
         pinned = Path(tmp) / "constraints.txt"
         pinned.write_text("\n".join(constraints) + "\n", encoding="utf8")
         msg.info(f"Running: pip install {wheel} (with its dependencies) in {venv}")
-        run_pip(python, ["install", "-q", "--constraint", str(pinned), str(wheel)], f"install {wheel} into {venv}")
+        what = f"install {wheel} with its dependencies into {venv}, from the package index, which pip must reach"
+        run_pip(python, ["install", "-q", "--constraint", str(pinned), str(wheel)], what)
     return python
 
 

@@ -10,7 +10,7 @@ from pathlib import Path
 
 import package_meta as pm
 import pytest
-from install_package import describe_training, find_wheel
+from install_package import describe_training, find_wheel, pins
 from spacy.cli.package import generate_readme
 from spacy.schemas import ModelMetaSchema, validate
 from typer.testing import CliRunner
@@ -357,3 +357,11 @@ def test_build_package_without_a_package_folder_fails_on_one_line(tmp_path):
                             capture_output=True, text=True)  # fmt: skip
     assert result.returncode == 1
     assert len(result.stderr.strip().splitlines()) == 1 and "spacy package" in result.stderr
+
+
+def test_the_fresh_environment_gets_requirements_txts_exact_pins():
+    """pip's constraints for the install step's fresh environment: torch at the pinned version (not
+    the newest), no extras, no editable project, no ranges."""
+    found = pins(ROOT / "requirements.txt")
+    assert {"torch==2.13.0", "spacy==3.8.18", "spacy-transformers==1.4.0", "ray==2.60.0"} <= set(found)
+    assert not [pin for pin in found if "[" in pin or pin.startswith("-") or "==" not in pin]
