@@ -26,6 +26,14 @@ ROOT = Path(__file__).resolve().parents[1]
 LABELS = bio_labels(["PER", "LOC"])
 
 
+def test_the_scripts_know_the_tagger_sets_the_entities():
+    """evaluate and annotate check for an entity recognizer: the trf pipeline's tagger is one (evaluate
+    warned "has no entity recognizer ... every word will be predicted O" on it)."""
+    from multinerd.cli import ENTITY_FACTORIES
+
+    assert FACTORY in ENTITY_FACTORIES
+
+
 def test_labels_and_types():
     assert LABELS == ["O", "B-LOC", "I-LOC", "B-PER", "I-PER"]
     # The converter's labels/ner.json: the ner's actions, each with its labels.
