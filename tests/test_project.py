@@ -88,7 +88,7 @@ def test_plain_spacy_cli_on_the_configs_needs_no_code(sample_corpus, tmp_path):
 def test_an_unknown_config_stops_the_workflow_on_one_line(tmp_path):
     """`--vars.config=bert`: one line naming the configs there, before any step runs (not weasel's
     "Maybe you forgot to run the 'weasel assets' command" after the conversion)."""
-    for name in ("project.yml", "configs", "scripts"):
+    for name in ("project.yml", "assets", "configs", "scripts"):
         copy = shutil.copytree if (ROOT / name).is_dir() else shutil.copyfile
         copy(ROOT / name, tmp_path / name)
     result = subprocess.run(
