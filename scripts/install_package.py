@@ -1,11 +1,14 @@
 """Install the packaged pipeline and try it, as a user would.
 
 Finds the wheel that `spacy project run package` built (packages/xx_multinerd-<version>/dist/),
-installs it with pip (into the current environment, or with --target into a folder), then in a
-fresh Python process, outside this repository and offline, runs `spacy.load("xx_multinerd")` on
-one sentence in each of the 10 languages and prints which data the model was trained on (and
-that the sample's model is a demonstration), the entities found, where the package was loaded
-from and the test scores its meta.json carries.
+installs it as a user does: a plain `pip install WHEEL`, dependencies and all, into a fresh
+virtual environment that has never seen this repository (the pins of requirements.txt as
+constraints, so that torch is the pinned build). Then in a fresh Python process of that
+environment, outside this repository and offline, it runs `spacy.load("xx_multinerd")` on one
+sentence in each of the 10 languages and prints which data the model was trained on (and that
+the sample's model is a demonstration), the entities found, where the package was loaded from
+and the test scores its meta.json carries. Last, it installs the wheel into this environment too
+(or with --target into a folder), where the project's packages already meet its requirements.
 """
 
 import os
@@ -18,6 +21,7 @@ from typing import Dict, List, Optional
 
 import srsly
 import typer
+from packaging.requirements import InvalidRequirement, Requirement
 from packaging.version import InvalidVersion, Version
 from wasabi import msg
 
@@ -32,9 +36,7 @@ import json, sys
 import spacy
 name, sentences = sys.argv[1], json.loads(sys.argv[2])
 nlp = spacy.load(name)
-module = sys.modules.get(name) or __import__(name)
 result = {
-    "location": module.__file__,
     "version": nlp.meta.get("version"),
     "pipeline": nlp.pipe_names,
     "tokenizer": type(nlp.tokenizer).__module__ + "." + type(nlp.tokenizer).__name__,
@@ -115,29 +117,72 @@ def find_wheel(packages: Path, package: str, version: Optional[str]) -> Optional
     return max(wheels, key=_version_key)
 
 
-def pip_install(wheel: Path, target: Optional[Path]) -> None:
-    command: List[str] = [sys.executable, "-m", "pip", "install", "--no-deps", "--force-reinstall"]
+def pins(requirements: Path) -> List[str]:
+    """The exact pins (`name==version`) of a requirements file, without extras: pip's constraints."""
+    found = []
+    for line in requirements.read_text(encoding="utf8").splitlines():
+        try:
+            requirement = Requirement(line.split("#")[0].strip())
+        except InvalidRequirement:  # blank lines, comments, options such as -e .
+            continue
+        if len(requirement.specifier) == 1 and next(iter(requirement.specifier)).operator == "==":
+            found.append(f"{requirement.name}{requirement.specifier}")
+    return found
+
+
+def run_pip(python: Path, args: List[str], what: str) -> None:
+    """pip quietly (its output only if it fails), or one line saying what could not be done."""
+    # Where pip installs is the command's to say: pip's PIP_TARGET (this script's --target) would
+    # send the fresh environment's packages into that folder too.
+    env = {key: value for key, value in os.environ.items() if key != "PIP_TARGET"}
+    command = [str(python), "-m", "pip", *args]
+    result = subprocess.run(command, capture_output=True, text=True, encoding="utf8", env=env)
+    if result.returncode != 0:
+        sys.stderr.write(result.stdout + result.stderr)
+        fail(f"pip could not {what} (exit code {result.returncode}; its output is above).")
+
+
+def venv_python(venv: Path) -> Path:
+    return venv / ("Scripts/python.exe" if os.name == "nt" else "bin/python")
+
+
+def user_install(wheel: Path, package: str, venv: Path, constraints: List[str]) -> Path:
+    """A plain `pip install WHEEL` into the virtual environment VENV (created if missing; a copy of
+    the package from an earlier build is removed first); returns its python."""
+    python = venv_python(venv)
+    if not python.exists():
+        msg.info(f"Creating a fresh virtual environment in {venv}")
+        result = subprocess.run([sys.executable, "-m", "venv", str(venv)], capture_output=True, text=True)
+        if result.returncode != 0:
+            fail(f"Could not create a virtual environment in {venv}: {result.stderr.strip()}")
+    run_pip(python, ["uninstall", "-q", "-y", package], f"remove an earlier {package} from {venv}")
+    with tempfile.TemporaryDirectory() as tmp:
+        pinned = Path(tmp) / "constraints.txt"
+        pinned.write_text("\n".join(constraints) + "\n", encoding="utf8")
+        msg.info(f"Running: pip install {wheel} (with its dependencies) in {venv}")
+        what = f"install {wheel} with its dependencies into {venv}, from the package index, which pip must reach"
+        run_pip(python, ["install", "-q", "--constraint", str(pinned), str(wheel)], what)
+    return python
+
+
+def project_install(wheel: Path, target: Optional[Path]) -> None:
+    """Install into this environment (or TARGET), whose packages already meet the requirements."""
+    command: List[str] = ["install", "-q", "--no-deps", "--force-reinstall"]
     if target is not None:
         # --upgrade: replace a copy already in the target folder instead of warning and keeping it.
         command += ["--upgrade", "--target", str(target)]
-    command.append(str(wheel))
-    msg.info("Running: " + " ".join(command))
-    result = subprocess.run(command)
-    if result.returncode != 0:
-        fail(f"pip could not install {wheel} (exit code {result.returncode}).")
+    run_pip(Path(sys.executable), [*command, str(wheel)], f"install {wheel}" + (f" into {target}" if target else ""))
 
 
-def smoke_test(package: str, target: Optional[Path]) -> dict:
-    """Load the installed package in a fresh process, away from this repository, offline."""
+def smoke_test(package: str, python: Path) -> dict:
+    """Load the installed package with PYTHON in a fresh process, away from this repository, offline."""
     env = dict(os.environ)
     env.update({"HF_HUB_OFFLINE": "1", "TRANSFORMERS_OFFLINE": "1", "HF_DATASETS_OFFLINE": "1"})
     # Nothing of this repository on the path: only the installed package.
     env.pop("PYTHONPATH", None)
-    if target is not None:
-        env["PYTHONPATH"] = str(target.resolve())
     with tempfile.TemporaryDirectory() as cwd:
         result = subprocess.run(
-            [sys.executable, "-c", SMOKE_TEST, package, srsly.json_dumps(SENTENCES)],
+            [str(python), "-c", SMOKE_TEST, package, srsly.json_dumps(SENTENCES)],
             cwd=cwd,
             env=env,
             capture_output=True,
@@ -156,21 +201,26 @@ def main(
     package: str = typer.Option("xx_multinerd", help="Package name (with the language prefix)"),
     version: Optional[str] = typer.Option(None, help="Version to install; default: the newest built"),
     target: Optional[Path] = typer.Option(
-        None, envvar="PIP_TARGET", help="Install into this folder (pip --target) instead of the environment"
+        None, envvar="PIP_TARGET", help="Install into this folder (pip --target) instead of this environment"
+    ),
+    venv: Optional[Path] = typer.Option(
+        None,
+        envvar="MULTINERD_INSTALL_VENV",
+        help="The virtual environment to try the wheel in, created if missing (default: a fresh one, removed after)",
+    ),
+    requirements: Path = typer.Option(
+        Path("requirements.txt"), exists=True, dir_okay=False, help="Its exact pins constrain the dependencies"
     ),
 ):
     wheel = find_wheel(packages, package, version)
     if wheel is None:
         where = packages / f"{package}-{version or '*'}" / "dist"
         fail(f"No {package} wheel found in {where}: run `spacy project run package` first.")
-    msg.info(f"Installing {wheel}" + (f" into {target}" if target else f" into {sys.prefix}"))
-    pip_install(wheel, target)
-    result = smoke_test(package, target)
-    location = Path(result["location"]).parent
-    if target is not None and target.resolve() not in location.resolve().parents:
-        fail(f"{package} was loaded from {location}, not from {target}: another copy shadows it.")
+    with tempfile.TemporaryDirectory() as tmp:
+        python = user_install(wheel, package, venv or Path(tmp) / "venv", pins(requirements))
+        result = smoke_test(package, python)
     msg.good(
-        f'spacy.load("{package}") works in a fresh process: version {result["version"]}, '
+        f'spacy.load("{package}") works in a fresh process of a fresh environment: version {result["version"]}, '
         f"pipeline {result['pipeline']}, {len(result['labels'])} labels"
     )
     print(describe_training(result["trained_on"]))
@@ -183,8 +233,9 @@ def main(
     for lang, doc in result["docs"].items():
         ents = ", ".join(describe_entity(*ent) for ent in doc["ents"]) or "(none)"
         print(f"{lang}  {doc['text']}\n    entities: {ents}")
-    print(f"Package location: {location}")
     print(f"Test scores (%): {describe_scores(result['test_scores'])}")
+    project_install(wheel, target)
+    msg.good(f"Installed {wheel.name} into " + (str(target) if target else f"this environment ({sys.prefix})"))
 
 
 if __name__ == "__main__":

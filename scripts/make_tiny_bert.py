@@ -2,7 +2,7 @@
 dataset's tokens, for trying the trf config offline:
 
     python scripts/make_tiny_bert.py assets/multinerd_sample /tmp/tiny-bert
-    python -m spacy project run all . --vars.config=trf --vars.transformer=/tmp/tiny-bert --vars.max_steps=20
+    python -m spacy project run all . --vars.config=trf --vars.transformer=/tmp/tiny-bert --vars.max_steps=20 --vars.name=multinerd_tiny
 
 It learns nothing useful: it only exercises the real code path.
 """

@@ -45,9 +45,10 @@ MULTINERD = {
     "author": "Babelscape",
     "license": "CC BY-NC-SA 4.0",
 }
+PROJECT_AUTHOR = "The xx_multinerd developers"  # LICENSE's copyright holders
 BUNDLED_SAMPLE = {
     "name": "xx_multinerd's bundled sample (hand-written, MultiNERD's format)",
-    "author": "The xx_multinerd developers",
+    "author": PROJECT_AUTHOR,
     "license": "MIT",
 }
 MARKER = ".package_meta"  # marks OUTPUT as written by this script (dot files stay out of the wheel)
@@ -408,7 +409,7 @@ def main(
     config: str = typer.Option(..., help="Config trained with: cnn or trf (configs/<config>.cfg)"),
     name: str = typer.Option("multinerd", help="Package name without the language (spaCy adds xx_)"),
     version: str = typer.Option("0.1.0", help="Package version"),
-    author: str = typer.Option("", help="Author shown in the meta and card"),
+    author: str = typer.Option(PROJECT_AUTHOR, help="Author shown in the meta and card"),
     email: str = typer.Option("", help="Author email"),
     url: str = typer.Option("", help="Author or project URL"),
 ):

@@ -2,6 +2,7 @@
 reference's entities, and a small pipeline that learns a few sentences, saves and loads."""
 
 import importlib.util
+import json
 from pathlib import Path
 
 import numpy
@@ -23,6 +24,14 @@ from multinerd.bio_tagger import (
 
 ROOT = Path(__file__).resolve().parents[1]
 LABELS = bio_labels(["PER", "LOC"])
+
+
+def test_the_scripts_know_the_tagger_sets_the_entities():
+    """evaluate and annotate check for an entity recognizer: the trf pipeline's tagger is one (evaluate
+    warned "has no entity recognizer ... every word will be predicted O" on it)."""
+    from multinerd.cli import ENTITY_FACTORIES
+
+    assert FACTORY in ENTITY_FACTORIES
 
 
 def test_labels_and_types():
@@ -114,15 +123,20 @@ def test_initializes_from_the_converters_label_data():
     assert nlp.get_pipe("ner").add_label("PER") == 0 and nlp.get_pipe("ner").labels == ("LOC", "ORG", "PER")
 
 
-def test_entity_scores_after_the_tagger():
-    """The entity scorer (multinerd.confidence) reads the tagger's softmax; calibration fits on it."""
+def scored_tagger():
+    """scripts/calibrate.py, and a tagger pipeline with an entity scorer, initialized on gold_examples."""
     spec = importlib.util.spec_from_file_location("multinerd_calibrate_cli", ROOT / "scripts" / "calibrate.py")
     calibrate = importlib.util.module_from_spec(spec)
     spec.loader.exec_module(calibrate)
     nlp = tagger_pipeline()
     nlp.add_pipe("xx_multinerd_entity_scores", config={"ner": "ner"})
     examples = gold_examples(nlp)
-    optimizer = nlp.initialize(lambda: examples)
+    return calibrate, nlp, examples, nlp.initialize(lambda: examples)
+
+
+def test_entity_scores_after_the_tagger():
+    """The entity scorer (multinerd.confidence) reads the tagger's softmax; calibration fits on it."""
+    calibrate, nlp, examples, optimizer = scored_tagger()
     for _ in range(60):
         nlp.update(examples, sgd=optimizer)
     doc = nlp("Ada Lovelace lived in London .")
@@ -131,3 +145,31 @@ def test_entity_scores_after_the_tagger():
     fitted = calibrate.calibrate(nlp, [example.reference for example in examples])
     assert fitted["entities"] == 4 and fitted["calibration"]["temperature"] > 0
     assert nlp.get_pipe("xx_multinerd_entity_scores").calibration == fitted["calibration"]
+
+
+def test_calibrate_a_pipeline_that_finds_no_entity(tmp_path):
+    """A pipeline too briefly trained to find any dev entity is a valid, bad model: calibrate keeps
+    its scores as they are (identity), says so on one line and exits 0, so the workflow goes on."""
+    from spacy.tokens import DocBin
+    from typer.testing import CliRunner
+
+    calibrate, nlp, examples, optimizer = scored_tagger()
+    # Taught that nothing is an entity: it finds none in the dev docs, which have some.
+    words = [[token.text for token in example.reference] for example in examples]
+    nothing = [
+        Example(example.predicted, Doc(nlp.vocab, words=w, ents=["O"] * len(w))) for example, w in zip(examples, words)
+    ]
+    for _ in range(30):
+        nlp.update(nothing, sgd=optimizer)
+    assert not any(doc.ents for doc in nlp.pipe(example.reference.text for example in examples))
+    nlp.to_disk(tmp_path / "model")
+    (tmp_path / "dev").mkdir()
+    DocBin(docs=[example.reference for example in examples]).to_disk(tmp_path / "dev" / "000.spacy")
+    args = [str(tmp_path / "model"), str(tmp_path / "dev"), str(tmp_path / "out"), "--metrics", str(tmp_path / "m")]
+    result = CliRunner().invoke(calibrate.app, args)
+    assert result.exit_code == 0, result.output
+    assert "found no entity" in result.output and "uncalibrated" in result.output
+    fitted = json.loads((tmp_path / "m" / "calibration.json").read_text())
+    assert fitted["calibration"] == {"temperature": 1.0, "slope": 1.0, "bias": 0.0} and fitted["entities"] == 0
+    assert fitted["gold"] == 4 and fitted["ece_before"] is None
+    assert spacy.load(tmp_path / "out").get_pipe("xx_multinerd_entity_scores").calibration == fitted["calibration"]

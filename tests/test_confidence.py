@@ -305,3 +305,16 @@ def test_calibrate_without_a_scorer_fails_on_one_line(sample_corpus, tmp_path):
     lines = result.stderr.strip().splitlines()
     assert len(lines) == 1 and str(tmp_path / "model") in lines[0] and "configs/" in lines[0]
     assert not (tmp_path / "out").exists() and not (tmp_path / "m").exists()
+
+
+def test_calibrate_warns_when_the_dev_ece_gets_worse(capsys, tmp_path):
+    """The fit minimises the log loss and can leave the ECE slightly worse (0.1121 -> 0.1129 seen):
+    a warning, not a green check."""
+    calibrate = load_script("calibrate")
+    calibration = {"temperature": 1.5, "slope": 0.9, "bias": 0.1}
+    for before, after, mark in ((0.1121, 0.1129, "⚠"), (0.1129, 0.1121, "✔")):
+        fitted = {"calibration": calibration, "entities": 40, "gold": 50, "ece_before": before, "ece_after": after}
+        calibrate.report_calibration(fitted, tmp_path / "dev", tmp_path / "out")
+        out = capsys.readouterr().out
+        assert mark in out and f"ECE {before:.4f} -> {after:.4f}" in out
+        assert ("got worse" in out) == (after > before)

@@ -5,11 +5,12 @@ import json
 import subprocess
 import sys
 import time
+import zipfile
 from pathlib import Path
 
 import package_meta as pm
 import pytest
-from install_package import describe_training, find_wheel
+from install_package import describe_training, find_wheel, pins
 from spacy.cli.package import generate_readme
 from spacy.schemas import ModelMetaSchema, validate
 from typer.testing import CliRunner
@@ -318,3 +319,49 @@ def test_install_without_wheel_fails_on_one_line(tmp_path):
     assert result.returncode == 1
     assert "Traceback" not in result.stderr and len(result.stderr.strip().splitlines()) == 1
     assert str(tmp_path) in result.stderr and not (tmp_path / "site").exists()
+
+
+def test_the_package_requires_no_distribution_of_this_project(tmp_path):
+    """A pipeline whose config names this project's tokenizer: `spacy package` requires the
+    project's own distribution (its entry points serve the name here), which is on no index;
+    scripts/build_package.py builds the wheel without it, with the card's author not an empty link."""
+    import spacy
+
+    from multinerd.packaging import project_distributions, public_requirements, wheel_requirements
+
+    assert project_distributions() == {"xx-multinerd-project"}
+    requirements = ["xx-multinerd-project<0.2.0,>=0.1.0", "spacy<3.9.0,>=3.8.18", "Spacy_Transformers>=1.4.0"]
+    assert public_requirements(requirements, {"xx-multinerd-project"}) == requirements[1:]
+    nlp = spacy.blank("xx", config={"nlp": {"tokenizer": {"@tokenizers": "xx_multinerd.CJKCharTokenizer.v1"}}})
+    nlp.to_disk(tmp_path / "model")
+    code = ROOT / "scripts" / "multinerd" / "tokenizer.py"
+    subprocess.run([sys.executable, "-m", "spacy", "package", tmp_path / "model", tmp_path, "--name", "demo",
+                    "--version", "1.0.0", "--code", code, "--build", "none"], check=True, capture_output=True)  # fmt: skip
+    folder = tmp_path / "xx_demo-1.0.0"
+    assert any(
+        req.startswith("xx-multinerd-project") for req in json.loads((folder / "meta.json").read_text())["requirements"]
+    )
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "build_package.py"), str(folder), "--build", "wheel"],
+                            capture_output=True, text=True)  # fmt: skip
+    assert result.returncode == 0, result.stderr
+    assert len(result.stdout.strip().splitlines()) <= 3  # not the build's log
+    (wheel,) = (folder / "dist").glob("*.whl")
+    assert [req.split("<")[0].split(">")[0] for req in wheel_requirements(wheel)] == ["spacy"]
+    with zipfile.ZipFile(wheel) as archive:
+        card = archive.read("xx_demo/xx_demo-1.0.0/README.md").decode()
+    assert "[n/a]()" not in card and "| **Author** | n/a |" in card
+
+
+def test_build_package_without_a_package_folder_fails_on_one_line(tmp_path):
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "build_package.py"), str(tmp_path)],
+                            capture_output=True, text=True)  # fmt: skip
+    assert result.returncode == 1
+    assert len(result.stderr.strip().splitlines()) == 1 and "spacy package" in result.stderr
+
+
+def test_the_fresh_environment_gets_requirements_txts_exact_pins():
+    """pip's constraints for the install step's fresh environment: torch at the pinned version (not
+    the newest), no extras, no editable project, no ranges."""
+    found = pins(ROOT / "requirements.txt")
+    assert {"torch==2.13.0", "spacy==3.8.18", "spacy-transformers==1.4.0", "ray==2.60.0"} <= set(found)
+    assert not [pin for pin in found if "[" in pin or pin.startswith("-") or "==" not in pin]

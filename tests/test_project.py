@@ -5,6 +5,7 @@ spaCy CLI works on the configs with no --code."""
 
 import os
 import re
+import shutil
 import subprocess
 import sys
 from pathlib import Path
@@ -57,7 +58,8 @@ def test_the_workflow_runs_the_chosen_configs_steps():
         names = {command["name"] for command in project["commands"]}
         assert {f"train-{config}", f"calibrate-{config}", f"evaluate-{config}"} <= names
         assert project["workflows"]["all"] == [
-            "convert", f"train-{config}", f"calibrate-{config}", f"evaluate-{config}", "package", "install"
+            "check-config", "convert", f"train-{config}", f"calibrate-{config}", f"evaluate-{config}", "package",
+            "install",
         ]  # fmt: skip
 
 
@@ -81,3 +83,19 @@ def test_plain_spacy_cli_on_the_configs_needs_no_code(sample_corpus, tmp_path):
         output, _ = process.communicate(timeout=600)
         assert process.returncode == 0, f"spacy {command[:2]}: {output}"
     assert (tmp_path / "out" / "model-best" / "config.cfg").is_file()
+
+
+def test_an_unknown_config_stops_the_workflow_on_one_line(tmp_path):
+    """`--vars.config=bert`: one line naming the configs there, before any step runs (not weasel's
+    "Maybe you forgot to run the 'weasel assets' command" after the conversion)."""
+    for name in ("project.yml", "assets", "configs", "scripts"):
+        copy = shutil.copytree if (ROOT / name).is_dir() else shutil.copyfile
+        copy(ROOT / name, tmp_path / name)
+    result = subprocess.run(
+        [sys.executable, "-m", "spacy", "project", "run", "all", ".", "--vars.config=bert"],
+        cwd=tmp_path, capture_output=True, text=True, env={**os.environ, "HF_HUB_OFFLINE": "1"},
+    )  # fmt: skip
+    assert result.returncode == 1
+    errors = result.stderr.strip().splitlines()
+    assert len(errors) == 1 and "configs/bert.cfg" in errors[0] and "(cnn, trf)" in errors[0], result.stderr
+    assert not list((tmp_path / "corpus").iterdir())  # nothing ran (weasel makes the empty folders)

@@ -1,24 +1,28 @@
-"""The project as a user runs it, through weasel's own `project_run`, on a copy of the repository:
-`all` with the cnn config (the defaults, fewer steps), `all` with the trf config on the tiny BERT,
-then the cnn steps again. The wheels go into a folder of the test's (pip's PIP_TARGET), and the
-installed package is loaded in a fresh process that sees nothing of this repository."""
+"""The project as a user runs it, on a copy of the repository: the README's offline commands as
+written (`all` with the cnn config, with fewer steps; the trf demo on a tiny BERT), then the cnn
+steps again through weasel's own `project_run`. Each install step tries its wheel in one fresh
+virtual environment (pip install with dependencies, shared by the run) and installs it into a
+folder of the test's (pip's PIP_TARGET); the packages are loaded in fresh processes of that
+environment, which has never seen this repository."""
 
 import io
 import json
 import os
+import re
 import shutil
 import subprocess
-import sys
 import zipfile
 from pathlib import Path
+from typing import List
 
 import pytest
 import srsly
-from install_package import SENTENCES
+from install_package import SENTENCES, venv_python
 from weasel.cli.run import check_rerun, project_run
 from weasel.util import load_project_config
 
 from multinerd.labels import ENTITY_TYPES, LANGUAGES
+from multinerd.packaging import wheel_requirements
 
 ROOT = Path(__file__).resolve().parents[1]
 GENERATED = ("corpus", "training", "metrics", "packages", "annotations", "project.lock")
@@ -27,6 +31,29 @@ WHEEL = "packages/xx_multinerd-0.1.0/dist/xx_multinerd-0.1.0-py3-none-any.whl"
 CNN_STEPS = 200  # the default is 953 (80 s here); 200 steps scored F1 0.25 on the sample's test split
 # The sample model must learn: far above the 0.0 of an untrained one, far below the 0.25 measured.
 CNN_F1_FLOOR = 0.10
+TINY_BERT = "/tmp/tiny-bert"  # where the README's trf demo writes its tiny BERT
+
+
+def readme_offline_commands() -> List[str]:
+    """The command lines of the README's code blocks marked `<!-- ci:offline -->`, in order."""
+    commands, marked, inside = [], False, False
+    for line in (ROOT / "README.md").read_text(encoding="utf8").splitlines():
+        if line.strip() == "<!-- ci:offline -->":
+            marked = True
+        elif marked and line.startswith("```"):
+            marked = inside = not inside
+        elif inside and line.strip():
+            commands.append(line.strip())
+    return commands
+
+
+def cheap_equivalent(command: str, tmp: Path) -> str:
+    """The README's command as the test runs it: the cnn `all` with CNN_STEPS steps, the tiny BERT
+    in the test's folder."""
+    command = command.replace(TINY_BERT, str(tmp / "tiny-bert"))
+    if "project run all" in command and "--vars.max_steps" not in command:
+        command += f" . --vars.max_steps={CNN_STEPS}"
+    return command
 
 
 def repository_copy(target: Path) -> Path:
@@ -44,28 +71,28 @@ def mtimes(folder: Path) -> dict:
 
 
 @pytest.fixture(scope="module")
-def project(tmp_path_factory, tiny_bert):
+def project(tmp_path_factory):
     tmp = tmp_path_factory.mktemp("workflow")
-    root, site = repository_copy(tmp / "project"), tmp / "site"
-    trf = {"vars.config": "trf", "vars.transformer": str(tiny_bert), "vars.max_steps": 6, "vars.package_build": "wheel"}
-    previous = os.environ.get("PIP_TARGET")
-    os.environ["PIP_TARGET"] = str(site)
-    try:
-        project_run(root, "all", overrides={"vars.max_steps": CNN_STEPS}, capture=True)
-        cnn_wheel = (root / WHEEL).read_bytes()
-        cnn_training = mtimes(root / "training" / "cnn")
-        project_run(root, "all", overrides=trf, capture=True)
-        trf_training = mtimes(root / "training" / "trf")
-        # Back to cnn: its train and evaluate steps find nothing changed.
-        project_run(root, "train", overrides={"vars.max_steps": CNN_STEPS}, capture=True)
-        project_run(root, "evaluate", overrides={"vars.max_steps": CNN_STEPS}, capture=True)
-    finally:
-        if previous is None:
-            os.environ.pop("PIP_TARGET")
-        else:
-            os.environ["PIP_TARGET"] = previous
-    return {"root": root, "site": site, "tiny": tiny_bert, "cnn_wheel": cnn_wheel, "cnn_training": cnn_training,
-            "trf_training": trf_training, "trf": trf}  # fmt: skip
+    root, site, venv = repository_copy(tmp / "project"), tmp / "site", tmp / "venv"
+    env = {**os.environ, "PIP_TARGET": str(site), "MULTINERD_INSTALL_VENV": str(venv), "HF_HUB_OFFLINE": "1"}
+    commands = [cheap_equivalent(command, tmp) for command in readme_offline_commands()]
+    assert len(commands) == 3 and "--vars.config=trf" in commands[-1]
+    outputs = []
+    for command in commands:
+        result = subprocess.run(["bash", "-c", command], cwd=root, env=env, capture_output=True, text=True)
+        assert result.returncode == 0, f"{command}\n{result.stdout[-3000:]}\n{result.stderr[-3000:]}"
+        outputs.append(result.stdout)
+        if command == commands[0]:
+            cnn_wheel = (root / WHEEL).read_bytes()
+            cnn_training = mtimes(root / "training" / "cnn")
+    trf_training = mtimes(root / "training" / "trf")
+    trf = {f"vars.{name}": value for name, value in re.findall(r"--vars\.(\w+)=(\S+)", commands[-1])}
+    # Back to cnn: its train and evaluate steps find nothing changed.
+    project_run(root, "train", overrides={"vars.max_steps": CNN_STEPS}, capture=True)
+    project_run(root, "evaluate", overrides={"vars.max_steps": CNN_STEPS}, capture=True)
+    return {"root": root, "site": site, "venv": venv, "cnn_wheel": cnn_wheel, "cnn_training": cnn_training,
+            "trf_training": trf_training, "trf": trf, "outputs": outputs,
+            "trf_package": f"xx_{trf['vars.name']}"}  # fmt: skip
 
 
 def test_the_sample_model_learns(project):
@@ -131,14 +158,16 @@ def test_a_changed_module_really_reruns_its_step(project):
 
 
 def test_wheel_contents(project):
-    wheel_path = project["root"] / WHEEL
-    with zipfile.ZipFile(wheel_path) as wheel:
+    trf = project["trf_package"]
+    with zipfile.ZipFile(
+        project["root"] / "packages" / f"{trf}-0.1.0" / "dist" / f"{trf}-0.1.0-py3-none-any.whl"
+    ) as wheel:
         names = set(wheel.namelist())
-        data = f"{PACKAGE}/{PACKAGE}-0.1.0"
+        data = f"{trf}/{trf}-0.1.0"
         # The tokenizer, colour and entity-score code travel in the package and its __init__ imports them.
-        init = wheel.read(f"{PACKAGE}/__init__.py").decode()
-        for module in ("tokenizer", "colors", "confidence"):
-            assert f"{PACKAGE}/{module}.py" in names and f"from . import {module}" in init
+        init = wheel.read(f"{trf}/__init__.py").decode()
+        for module in ("tokenizer", "colors", "confidence", "bio_tagger"):
+            assert f"{trf}/{module}.py" in names and f"from . import {module}" in init
         assert {
             f"{data}/config.cfg",
             f"{data}/transformer/model",
@@ -155,16 +184,17 @@ def test_wheel_contents(project):
         # PyPI description too.
         meta = json.loads(wheel.read(f"{data}/meta.json"))
         card = wheel.read(f"{data}/README.md").decode()
-        metadata = wheel.read(f"{PACKAGE}-0.1.0.dist-info/METADATA").decode()
+        metadata = wheel.read(f"{trf}-0.1.0.dist-info/METADATA").decode()
         assert meta["description"] in card and meta["notes"] in card and meta["notes"] in metadata
         ece = meta["performance"]["entity_scores"]["ece"]
         assert f"{ece:.4f}" in card and "](reliability.png)" in card and "](precision_recall.png)" in card
         for lang in LANGUAGES:
             assert f"| {lang} |" in card
-        assert "Requires-Dist: spacy-transformers" in metadata
+        assert "Requires-Dist: spacy-transformers" in metadata and "xx-multinerd-project" not in metadata
+        assert "| **Author** | The xx_multinerd developers |" in card  # not spaCy's empty link "[n/a]()"
         assert meta["license"] in wheel.read(f"{data}/LICENSE").decode()
         assert "MultiNERD" in wheel.read(f"{data}/LICENSES_SOURCES").decode()
-    assert (meta["lang"], meta["name"], meta["version"]) == ("xx", "multinerd", "0.1.0")
+    assert (meta["lang"], meta["name"], meta["version"]) == ("xx", trf[3:], "0.1.0")
     assert meta["multinerd"]["config"] == "configs/trf.cfg"
     assert set(meta["performance"]["seqeval"]["default"]["per_language"]) == set(LANGUAGES)
     assert "ents_f" in meta["performance"]
@@ -175,58 +205,60 @@ def test_wheel_contents(project):
 
 CHECK = r"""
 import json, sys
-# A user's environment, without this project installed: its entry points would serve the names the
-# model's config uses first (catalogue prefers entry points to what a package registers itself).
-import catalogue, importlib.metadata as metadata
-points = catalogue.AVAILABLE_ENTRY_POINTS  # a dict of groups before Python 3.12
-points = [point for group in points.values() for point in group] if isinstance(points, dict) else points
-catalogue.AVAILABLE_ENTRY_POINTS = metadata.EntryPoints(
-    point for point in points if point.dist is None or point.dist.name != "xx-multinerd-project")
 import spacy
 from spacy import displacy
 from spacy.tokens import Doc
 from spacy.util import registry
-texts = json.loads(sys.argv[1])
-nlp = spacy.load("xx_multinerd")
-strict = spacy.load("xx_multinerd", config={"components": {"entity_scores": {"threshold": 0.5}}})
-import xx_multinerd
-out = {"pipe_names": nlp.pipe_names, "labels": sorted(nlp.get_pipe("ner").labels),
-       "tokenizer": type(nlp.tokenizer).__module__, "location": xx_multinerd.__file__,
+texts, types, name = json.loads(sys.argv[1]), json.loads(sys.argv[2]), sys.argv[3]
+nlp = spacy.load(name)
+strict = spacy.load(name, config={"components": {"entity_scores": {"threshold": 0.5, "alternatives_key": "alt"}}})
+package = __import__(name)
+out = {"pipe_names": nlp.pipe_names, "labels": sorted(nlp.get_pipe("ner").labels), "config": nlp.meta["multinerd"]["config"],
+       "tokenizer": type(nlp.tokenizer).__module__, "location": package.__file__,
        "license": nlp.meta.get("license"), "docs": {},
        "modules": sorted(m for m in sys.modules if m.split(".")[0] == "multinerd")}
 for lang, text in texts.items():
-    doc = nlp(text)
+    doc, strict_doc = nlp(text), strict(text)
+    data, options = package.confidence.displacy_data(strict_doc)
     out["docs"][lang] = {"text": doc.text, "tokens": [t.text for t in doc],
                          "ents": [[e.text, e.label_, e.start_char, e.end_char, e.start, e.end] for e in doc.ents],
                          "scores": [e._.score for e in doc.ents],
-                         "strict": [[e.start, e.end, e.label_, e._.score] for e in strict(text).ents]}
+                         "strict": [[e.start, e.end, e.label_, e._.score] for e in strict_doc.ents],
+                         "alternatives": [[s.start, s.end, s.label_, score] for s, score in
+                                          zip(strict_doc.spans["alt"], strict_doc.spans["alt"].attrs["scores"])],
+                         "displacy": displacy.render(data, style="ent", manual=True, options=options)}
 # The package registers its own colours (whatever else the environment has installed).
 out["colour_module"] = registry.displacy_colors.get("xx_multinerd").__module__
-html = {label: displacy.render(Doc(nlp.vocab, words=["x"], ents=["B-" + label]), style="ent")
-        for label in json.loads(sys.argv[2])}
+html = {label: displacy.render(Doc(nlp.vocab, words=["x"], ents=["B-" + label]), style="ent") for label in types}
 out["colours"] = {label: text.split("background: ")[1].split(";")[0] for label, text in html.items()}
 print(json.dumps(out, ensure_ascii=False))
 """
 
 
-def test_installed_package_loads_in_a_fresh_process(project):
-    assert not any(path.name == "multinerd" for path in project["site"].iterdir())
-    env = {key: value for key, value in os.environ.items() if key != "PYTHONPATH"}
-    env["PYTHONPATH"] = str(project["site"])
+@pytest.mark.parametrize("config", ["cnn", "trf"])
+def test_installed_package_loads_in_a_fresh_process(project, config):
+    """Every feature of the README's "Using the pipeline", in a fresh process of the environment the
+    wheels were pip-installed into with their dependencies, which has never seen this repository."""
+    package = PACKAGE if config == "cnn" else project["trf_package"]
+    python = venv_python(project["venv"])
     result = subprocess.run(
-        [sys.executable, "-c", CHECK, json.dumps(SENTENCES, ensure_ascii=False), json.dumps(ENTITY_TYPES)],
-        cwd=project["site"].parent, env=env, capture_output=True, text=True, encoding="utf8", timeout=300,
+        [str(python), "-c", CHECK, json.dumps(SENTENCES, ensure_ascii=False), json.dumps(ENTITY_TYPES), package],
+        cwd=project["venv"], capture_output=True, text=True, encoding="utf8", timeout=300,
+        env={**os.environ, "HF_HUB_OFFLINE": "1", "PYTHONPATH": ""},
     )  # fmt: skip
     assert result.returncode == 0, result.stderr[-4000:]
     out = json.loads(result.stdout.strip().splitlines()[-1])
-    assert out["pipe_names"] == ["transformer", "ner", "entity_scores"]
+    first = "tok2vec" if config == "cnn" else "transformer"
+    assert out["pipe_names"] == [first, "ner", "entity_scores"] and out["config"] == f"configs/{config}.cfg"
     assert out["labels"] == sorted(ENTITY_TYPES)
-    assert out["tokenizer"] == f"{PACKAGE}.tokenizer"  # the copy inside the package
-    assert Path(out["location"]).parent == project["site"] / PACKAGE
+    assert out["tokenizer"] == f"{package}.tokenizer"  # the copy inside the package
+    assert (
+        Path(out["location"]).parent.parent.parent.parent.parent == project["venv"]
+    )  # venv/lib/pythonX/site-packages/
     assert out["license"] == "CC BY-NC-SA 4.0"
     assert out["modules"] == []  # nothing of this repository was imported to load and run it
     # Every type has a colour of its own, registered by the package; none is displaCy's grey default.
-    assert out["colour_module"] == f"{PACKAGE}.colors"
+    assert out["colour_module"] == f"{package}.colors"
     assert len(set(out["colours"].values())) == len(ENTITY_TYPES) and "#ddd" not in out["colours"].values()
     assert set(out["docs"]) == set(LANGUAGES)
     for lang, doc in out["docs"].items():
@@ -246,7 +278,59 @@ def test_installed_package_loads_in_a_fresh_process(project):
             [start, end, label, score] for (_, label, _, _, start, end), score in zip(doc["ents"], doc["scores"])
         ]
         assert doc["strict"] == [ent for ent in expected if ent[3] >= 0.5]
+        # The alternatives: not the entities chosen, scored, best first; displaCy shows each score.
+        assert not {tuple(alt[:3]) for alt in doc["alternatives"]} & {tuple(ent[:3]) for ent in doc["strict"]}
+        assert [alt[3] for alt in doc["alternatives"]] == sorted((alt[3] for alt in doc["alternatives"]), reverse=True)
+        for start, end, label, score in doc["strict"]:
+            assert f"{label} {score:.2f}" in doc["displacy"]
     assert out["docs"]["zh"]["tokens"] == list(SENTENCES["zh"])
+    if config == "cnn":
+        assert any(doc["ents"] for doc in out["docs"].values()) and any(
+            doc["alternatives"] for doc in out["docs"].values()
+        )
+
+
+def test_the_trf_demo_replaces_no_installed_model(project):
+    """The README's trf demo installs its own package beside the cnn one: xx_multinerd stays the cnn model."""
+    for packages in (project["site"], project["venv"] / "lib"):
+        (meta,) = packages.glob(f"**/{PACKAGE}/{PACKAGE}-0.1.0/meta.json")
+        assert srsly.read_json(meta)["multinerd"]["config"] == "configs/cnn.cfg"
+        (meta,) = packages.glob(f"**/{project['trf_package']}/{project['trf_package']}-0.1.0/meta.json")
+        assert srsly.read_json(meta)["multinerd"]["config"] == "configs/trf.cfg"
+    assert not any(path.name == "multinerd" for path in project["site"].iterdir())
+
+
+def test_wheels_require_only_distributions_on_the_index(project):
+    """Each Requires-Dist of both wheels resolves from the package index (a requirement on this
+    project's own distribution, xx-multinerd-project, would not)."""
+    wheels = list((project["root"] / "packages").glob("*/dist/*.whl"))
+    assert len(wheels) == 2
+    requirements = sorted({req for wheel in wheels for req in wheel_requirements(wheel)})
+    assert any(req.startswith("spacy-transformers") for req in requirements)
+    command = [str(venv_python(project["venv"])), "-m", "pip", "install", "--dry-run", "--no-deps", "--ignore-installed",
+               "-q", *requirements]  # fmt: skip
+    result = subprocess.run(command, capture_output=True, text=True)
+    assert result.returncode == 0, result.stderr[-2000:]
+
+
+def test_package_and_install_steps_print_a_few_lines(project):
+    """The build's and pip's own output only when they fail: no setuptools log in a run of `all`."""
+    output = project["outputs"][0]
+    steps = re.split(r"=+ (package|install) =+", output)
+    assert len(steps) == 5
+    package, install = steps[2], steps[4]
+    logs = (
+        "running ",
+        "copying ",
+        "creating ",
+        "adding ",
+        "Processing ",
+        "Installing collected",
+        "Successfully installed",
+    )
+    assert not [line for line in output.splitlines() if line.startswith(logs)]
+    # Before: 246 lines in the package step (setuptools' log), now its commands and results.
+    assert len(package.strip().splitlines()) < 40 and len(install.strip().splitlines()) < 40
 
 
 def test_annotate_on_the_defaults_annotates_the_sample_test_texts(project):

@@ -4,8 +4,9 @@ import sys
 from pathlib import Path
 from typing import NoReturn, Optional
 
-# The components whose predictions are doc.ents.
-ENTITY_FACTORIES = ("ner", "beam_ner", "entity_ruler", "span_ruler")
+# The components whose predictions are doc.ents: spaCy's, and the trf config's BIO tagger
+# (multinerd.bio_tagger.FACTORY, named here so that the scripts need not import spaCy to read it).
+ENTITY_FACTORIES = ("ner", "beam_ner", "entity_ruler", "span_ruler", "xx_multinerd_bio_ner")
 
 
 def fail(message: str) -> NoReturn:
@@ -30,3 +31,11 @@ def pipeline_problem(model: str) -> Optional[str]:
     if Path(model).is_dir() and not (Path(model) / "config.cfg").exists():
         return f"{model} is not a spaCy pipeline (no config.cfg): pass a folder such as training/cnn/model-best."
     return None
+
+
+def config_problem(configs: Path, config: str) -> Optional[str]:
+    """Why CONFIGS/<config>.cfg can't be trained (it is not there), as the line to show; None if it can."""
+    if (configs / f"{config}.cfg").is_file():
+        return None
+    choices = ", ".join(sorted(path.stem for path in configs.glob("*.cfg")))
+    return f"No {configs / config}.cfg: choose --vars.config from the configs in {configs}/ ({choices})."
