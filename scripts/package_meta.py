@@ -81,6 +81,7 @@ SEQEVAL_NAMES = {"precision": "p", "recall": "r", "f1": "f", "support": "support
 PLOTS = {
     "reliability.png": "Reliability of the entity scores",
     "precision_recall.png": "Precision and recall by threshold",
+    "training.png": "Learning curve: dev score and training loss by step",
 }
 # confidence.json's figures kept in meta.json (its 101-point curve stays in the plot).
 CONFIDENCE_KEYS = ("entities", "gold", "ece", "thresholds", "reliability")

@@ -33,7 +33,9 @@ def main(
     checkpoint_every: int = typer.Option(
         5000, help="Steps between checkpoints (there is one at each evaluation too); 0: at evaluations only"
     ),
-    restart: bool = typer.Option(False, "--restart", help="Discard OUTPUT/checkpoint and start at step 0"),
+    restart: bool = typer.Option(
+        False, "--restart/--resume", help="Discard OUTPUT/checkpoint and start at step 0, or resume from it (default)"
+    ),
 ):
     overrides = parse_config_overrides(ctx.args)
     try:

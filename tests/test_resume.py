@@ -22,7 +22,9 @@ from multinerd.checkpoint import CHECKPOINT, STATE, parameter_names, what_change
 from multinerd.train_loop import LOG
 
 ROOT = Path(__file__).resolve().parents[1]
-MAX_STEPS, CHECKPOINT_EVERY, EVAL_FREQUENCY = 40, 5, 10
+# (max steps, checkpoint every, evaluate every): the cnn steps are fast (the kill needs the room),
+# the trf steps slow (a second each, on the tiny BERT).
+STEPS = {"cnn": (40, 5, 10), "trf": (12, 3, 6)}
 # Run in a fresh process and killed there: the hook makes the checkpoint's write die half-way,
 # after the weights and the optimizer's arrays are written, before the rest.
 KILLED_IN_WRITE = """
@@ -39,10 +41,11 @@ runpy.run_path(sys.argv[0], run_name="__main__")
 
 
 def train_args(config: str, corpus: Path, output: Path, *extra: str) -> List[str]:
+    max_steps, checkpoint_every, eval_frequency = STEPS[config]
     return [
         str(ROOT / "scripts" / "train.py"), str(ROOT / "configs" / f"{config}.cfg"), str(output),
-        "--report", str(corpus / "report.json"), "--max-steps", str(MAX_STEPS),
-        "--checkpoint-every", str(CHECKPOINT_EVERY), "--training.eval_frequency", str(EVAL_FREQUENCY),
+        "--report", str(corpus / "report.json"), "--max-steps", str(max_steps),
+        "--checkpoint-every", str(checkpoint_every), "--training.eval_frequency", str(eval_frequency),
         "--paths.train", str(corpus / "train"), "--paths.dev", str(corpus / "dev_sample"),
         "--paths.labels", str(corpus / "labels" / "ner.json"), *extra,
     ]  # fmt: skip
@@ -69,7 +72,7 @@ def kill_at(args: List[str], output: Path, step: int) -> None:
     ):
         time.sleep(0.005)
     process.send_signal(signal.SIGKILL)
-    assert process.wait() == -signal.SIGKILL, "training ended before the kill: raise MAX_STEPS"
+    assert process.wait() == -signal.SIGKILL, "training ended before the kill: raise its max steps"
     assert not (output / "model-last").exists()
 
 
@@ -118,7 +121,8 @@ def interrupted_runs(config: str, corpus: Path, tmp: Path, extra=()) -> dict:
     """An uninterrupted run, and the same run SIGKILLed at a random step after its first checkpoint."""
     reference, output = tmp / "reference", tmp / "interrupted"
     run(train_args(config, corpus, reference, *extra))
-    step = random.Random(config).randint(CHECKPOINT_EVERY + 1, MAX_STEPS // 2)
+    max_steps, checkpoint_every, _ = STEPS[config]
+    step = random.Random(config).randint(checkpoint_every + 1, max_steps // 2)
     kill_at(train_args(config, corpus, output, *extra), output, step)
     return {"config": config, "corpus": corpus, "reference": reference, "output": output, "extra": extra}
 
@@ -169,7 +173,7 @@ def test_the_rerun_resumes_and_ends_as_an_uninterrupted_run(config, request):
     output = runs["output"]
     step = checkpoint_step(output)
     done = run(train_args(config, runs["corpus"], output, *runs["extra"]))
-    assert f"Resuming from the checkpoint at step {step:,} of {MAX_STEPS:,}" in done.stdout
+    assert f"Resuming from the checkpoint at step {step:,} of {STEPS[config][0]:,}" in done.stdout
     assert not list(output.glob(".convert-*"))
     assert_same_run(output, runs["reference"])
 
