@@ -16,7 +16,7 @@ from thinc.api import Optimizer
 from thinc.optimizers import ADAM_DEFAULTS, FloatOrSeq
 from thinc.types import FloatsXd
 
-from .gpu import gpu_training_overrides, require_gpu
+from .gpu import gpu_report, gpu_training_overrides
 
 
 class HeadRateOptimizer(Optimizer):
@@ -214,7 +214,8 @@ def train_pipeline(
         overrides["components.transformer.model.name"] = name
     msg.info(f"{n_train:,} training sentences: {overrides['training.max_steps']:,} steps")
     if gpu_id >= 0:
-        require_gpu(gpu_id)
+        for line in gpu_report(gpu_id):
+            msg.info(line)
     config = load_config(config_path, overrides=overrides, interpolate=False)
     return train_resumable(
         config,
