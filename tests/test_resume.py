@@ -187,3 +187,29 @@ def test_what_changed_names_the_code(tmp_path):
     assert what_changed(
         dict(saved, code={}, corpus={str(corpus): "0"}), dict(saved, code={}, corpus={str(corpus): "1"})
     ) == (f"the corpus file {corpus}")
+
+
+@pytest.mark.parametrize("first", [1, 5, 31, 32, 33, 70])
+def test_the_stream_is_entered_where_reading_from_the_start_would_be(sample_corpus, first):
+    from itertools import islice
+
+    from spacy.training import Corpus
+    from spacy.training.loop import create_train_batches
+    from spacy.util import registry
+
+    from multinerd.train_loop import training_batches
+
+    nlp = spacy.blank("xx")
+    corpus = Corpus(sample_corpus / "train")
+    batcher = registry.batchers.get("spacy.batch_by_sequence.v1")(size=16, get_length=None)
+    batcher_config = {"@batchers": "spacy.batch_by_sequence.v1", "size": 16, "get_length": None}
+    assert sum(1 for _ in corpus(nlp)) == 508  # 32 batches an epoch, the last of 12: 31-33 cross an epoch
+
+    def texts(batches):
+        return [(epoch, [eg.reference.text for eg in batch]) for epoch, batch in islice(batches, 40)]
+
+    stream = training_batches(nlp, corpus, batcher, batcher_config, -1, first)
+    assert not isinstance(stream, islice), "the stream was read from the start, not entered"
+    entered = texts(stream)
+    read = texts(islice(create_train_batches(nlp, corpus, batcher, -1), first, None))
+    assert entered == read

@@ -12,11 +12,14 @@ import shutil
 import time
 from itertools import islice
 from pathlib import Path
-from typing import IO, Dict, List, Tuple
+from typing import IO, Dict, Iterator, List, Tuple
 
 import srsly
 from confection import Config
 from spacy.schemas import ConfigSchemaTraining
+from spacy.tokens import DocBin
+from spacy.training.augment import dont_augment
+from spacy.training.corpus import FILE_TYPE, Corpus, walk_corpus
 from spacy.training.initialize import init_nlp
 from spacy.training.loop import (
     DIR_MODEL_BEST,
@@ -45,6 +48,7 @@ from .checkpoint import (
 from .staging import commit, recover, staged
 
 LOG = "log.jsonl"
+COST = "cost.json"
 # Replaced together: model-best is the best evaluation up to the checkpoint's step.
 CHECKPOINT_OUTPUTS = (CHECKPOINT, DIR_MODEL_BEST)
 
@@ -65,6 +69,51 @@ def _truncate_log(log: Path, last_step: int) -> None:
     tmp = log.with_name(log.name + ".tmp")
     srsly.write_jsonl(tmp, rows)
     tmp.replace(log)
+
+
+def training_batches(
+    nlp, corpus, batcher, batcher_config: Dict, max_epochs: int, first: int
+) -> Iterator[Tuple[int, list]]:
+    """spaCy's (epoch, batch) stream of training batches from the `first`-th on.
+
+    A streamed spacy.Corpus (read in a fixed order) in batches of a fixed number of sentences
+    (spacy.batch_by_sequence.v1, as both configs) is entered at its position directly: the
+    epoch and the document follow from the corpus's size, which the DocBin files give without
+    building their docs, and only the documents from there on are read. Any other reader or
+    batcher is read from the start and its first batches dropped (minutes, at MultiNERD's size).
+    """
+    size = batcher_config.get("size")
+    plain = (
+        max_epochs < 0
+        and isinstance(corpus, Corpus)
+        and not (corpus.shuffle or corpus.limit or corpus.max_length or corpus.gold_preproc)
+        and corpus.augmenter is dont_augment
+        and batcher_config.get("@batchers") == "spacy.batch_by_sequence.v1"
+        and isinstance(size, int)
+        and batcher_config.get("get_length") is None
+    )
+    if first == 0 or not plain:
+        return islice(create_train_batches(nlp, corpus, batcher, max_epochs), first, None)
+    files = walk_corpus(corpus.path, FILE_TYPE)
+    # Corpus yields each non-empty document once (no limit, no splitting): that is the epoch.
+    counts = [sum(1 for tokens in DocBin().from_disk(path).tokens if len(tokens)) for path in files]
+    epoch, within = divmod(first, -(-sum(counts) // size))  # the last batch of an epoch may be short
+
+    def documents() -> Iterator:
+        skip = within * size
+        for path, count in zip(files, counts):
+            if skip >= count:
+                skip -= count
+                continue
+            docs = (doc for doc in DocBin().from_disk(path).get_docs(nlp.vocab) if len(doc))
+            yield from islice(docs, skip, None)
+            skip = 0
+
+    def stream() -> Iterator[Tuple[int, list]]:
+        yield from ((epoch, batch) for batch in batcher(corpus.make_examples(nlp, documents())))
+        yield from ((epoch + 1 + later, batch) for later, batch in create_train_batches(nlp, corpus, batcher, -1))
+
+    return stream()
 
 
 def train_resumable(
@@ -89,18 +138,17 @@ def train_resumable(
     if restart and checkpoint.exists():
         shutil.rmtree(checkpoint)
         print(msg.info(f"Removed {checkpoint} (--restart): training starts at step 0"), file=stdout, flush=True)
-    this_run = fingerprint(config, corpus_paths(config.interpolate()))
     resume = checkpoint.exists()
+    nlp = load_pipeline(checkpoint) if resume else init_nlp(config, use_gpu=use_gpu)
+    # Taken once the pipeline is built, so that the code includes the modules that build it.
+    this_run = fingerprint(config, corpus_paths(config.interpolate()))
     if resume:
         changed = what_changed(read_fingerprint(checkpoint), this_run)
         if changed:
             raise ResumeRefused(
-                f"The checkpoint in {checkpoint} was written before a change to {changed}: undo the change "
-                "to resume, or pass --restart (project var restart=true) to discard it and start again."
+                f"The checkpoint in {checkpoint} was written before a change to {changed}: undo the change to "
+                "resume, or pass --restart (spacy project run: --vars.training_start=restart) to discard it."
             )
-        nlp = load_pipeline(checkpoint)
-    else:
-        nlp = init_nlp(config, use_gpu=use_gpu)
     resolved = nlp.config.interpolate()
     if use_gpu >= 0 and resolved["training"]["gpu_allocator"]:
         set_gpu_allocator(resolved["training"]["gpu_allocator"])
@@ -145,7 +193,9 @@ def _run(nlp, optimizer, T, config, output: Path, loop, this_run, checkpoint_eve
     first = loop["step"] + 1
     for _ in range(first):
         next(dropouts)
-    batches = islice(create_train_batches(nlp, train_corpus, T["batcher"], T["max_epochs"]), first, None)
+    batches = training_batches(nlp, train_corpus, T["batcher"], config["training"]["batcher"], T["max_epochs"], first)
+    if loop["results"] and _stop(loop["results"], loop["step"], max_steps, patience):
+        batches = iter(())  # killed after its last step, before removing its checkpoint: only model-last is left
     print(msg.info(f"Pipeline: {nlp.pipe_names}"), file=stdout, flush=True)
     print(msg.info(f"Initial learn rate: {optimizer.learn_rate}"), file=stdout, flush=True)
     with nlp.select_pipes(disable=exclude):
@@ -223,9 +273,15 @@ def _stop(results: List[Tuple[float, int]], step: int, max_steps: int, patience:
 def _write_checkpoint(output: Path, nlp, optimizer, loop, this_run, before_to_disk, is_best: bool, seed) -> None:
     """Replace OUTPUT/checkpoint (and OUTPUT/model-best after a better evaluation), atomically."""
     with staged(output, CHECKPOINT_OUTPUTS) as work:
+        started = time.perf_counter()
         save_checkpoint(work / CHECKPOINT, nlp, optimizer, loop, this_run)
         if is_best:
             with nlp.use_params(optimizer.averages or {}):
                 before_to_disk(nlp).to_disk(work / DIR_MODEL_BEST)
+        written = sum(path.stat().st_size for path in work.rglob("*") if path.is_file())
+        # What this checkpoint cost, to weigh checkpoint_every against (benchmarks/gpu's rehearsal reads it).
+        srsly.write_json(
+            work / CHECKPOINT / COST, {"step": loop["step"], "bytes": written, "seconds": time.perf_counter() - started}
+        )
         commit(work, output, CHECKPOINT_OUTPUTS)
     reseed_gpu(seed or 0, loop["step"])
