@@ -12,7 +12,7 @@ import shutil
 import time
 from itertools import islice
 from pathlib import Path
-from typing import IO, Dict, Iterator, List, Tuple
+from typing import IO, Dict, Iterator, List, Optional, Tuple
 
 import srsly
 from confection import Config
@@ -182,19 +182,14 @@ def train_resumable(
 
 
 def _run(nlp, optimizer, T, config, output: Path, loop, this_run, checkpoint_every: int, stdout, stderr) -> int:
-    """spaCy's train() and train_while_improving() from step loop["step"] + 1, with checkpoints and the log."""
+    """spaCy's train() from step loop["step"] + 1, with checkpoints and the log."""
     msg = Printer(no_print=True)
     train_corpus, dev_corpus = resolve_dot_names(config, [T["train_corpus"], T["dev_corpus"]])
-    evaluate = create_evaluation_callback(nlp, dev_corpus, T["score_weights"])
     before_to_disk = create_before_to_disk_callback(T["before_to_disk"])
-    exclude, annotating = T["frozen_components"], T["annotating_components"]
-    dropouts = constant(T["dropout"]) if isinstance(T["dropout"], float) else T["dropout"]
-    max_steps, eval_frequency, patience = T["max_steps"], T["eval_frequency"], T["patience"]
+    exclude = T["frozen_components"]
     first = loop["step"] + 1
-    for _ in range(first):
-        next(dropouts)
     batches = training_batches(nlp, train_corpus, T["batcher"], config["training"]["batcher"], T["max_epochs"], first)
-    if loop["results"] and _stop(loop["results"], loop["step"], max_steps, patience):
+    if loop["results"] and _stop(loop["results"], loop["step"], T["max_steps"], T["patience"]):
         batches = iter(())  # killed after its last step, before removing its checkpoint: only model-last is left
     print(msg.info(f"Pipeline: {nlp.pipe_names}"), file=stdout, flush=True)
     print(msg.info(f"Initial learn rate: {optimizer.learn_rate}"), file=stdout, flush=True)
@@ -203,56 +198,27 @@ def _run(nlp, optimizer, T, config, output: Path, loop, this_run, checkpoint_eve
     if loop["info"] is not None:
         # The last evaluation's row again, at the checkpoint's step: the progress bar starts there.
         log_step(dict(loop["info"], step=loop["step"]))
-    losses: Dict[str, float] = loop["losses"]
-    started = time.perf_counter() - loop["seconds"]
+    # Module globals, looked up when called: the benchmarks time the steps by replacing these two.
+    evaluate = create_evaluation_callback(nlp, dev_corpus, T["score_weights"])
+    steps = train_while_improving(nlp, optimizer, batches, evaluate, T, loop)
     step = loop["step"]
     with (output / LOG).open("a", encoding="utf8") as log_file:
         try:
-            for step, (epoch, batch) in enumerate(batches, start=first):
-                if T["before_update"]:
-                    T["before_update"](nlp, {"step": step, "epoch": epoch})
-                dropout = next(dropouts)
-                before = dict(losses)
-                for subbatch in subdivide_batch(batch, T["accumulate_gradient"]):
-                    nlp.update(subbatch, drop=dropout, losses=losses, sgd=False, exclude=exclude, annotates=annotating)
-                for name, proc in nlp.pipeline:
-                    if (
-                        name not in exclude
-                        and getattr(proc, "is_trainable", False)
-                        and proc.model not in (True, False, None)
-                    ):
-                        proc.finish_update(optimizer)
-                learn_rate = optimizer.learn_rate
-                optimizer.step_schedules()
-                loop["words"] += sum(len(eg) for eg in batch)
-                row = {"step": step, "epoch": epoch, "words": loop["words"], "learn_rate": learn_rate,
-                       "losses": {k: float(v - before.get(k, 0.0)) for k, v in losses.items()}}  # fmt: skip
-                is_best = None
-                if not step % eval_frequency:
-                    with nlp.use_params(optimizer.averages or {}):
-                        score, other_scores = evaluate()
-                    loop["results"].append((score, step))
-                    is_best = score == max(loop["results"])[0]
-                    row.update(score=score, scores=other_scores)
-                loop["seconds"] = time.perf_counter() - started
-                row["seconds"] = round(loop["seconds"], 3)
-                info = {"epoch": epoch, "step": step, "score": row.get("score"), "other_scores": row.get("scores"),
-                        "losses": losses, "checkpoints": loop["results"], "seconds": int(loop["seconds"]),
-                        "words": loop["words"]}  # fmt: skip
+            for _, info, is_best, row in steps:
+                step = info["step"]
                 if is_best is not None:
                     with nlp.select_pipes(disable=exclude):
                         update_meta(T, nlp, info)
-                    loop["info"] = dict(info, losses=dict(losses))
-                    losses = {}
                 log_file.write(srsly.json_dumps(row) + "\n")
                 log_file.flush()
-                done = _stop(loop["results"], step, max_steps, patience)
+                done = _stop(loop["results"], step, T["max_steps"], T["patience"])
                 if is_best is not None or (checkpoint_every and not step % checkpoint_every) or done:
-                    loop.update(step=step, epoch=epoch, losses=losses)
-                    _write_checkpoint(output, nlp, optimizer, loop, this_run, before_to_disk, bool(is_best), T["seed"])
+                    # The losses as the next step starts: spaCy empties them after an evaluation.
+                    state = dict(
+                        loop, step=step, epoch=info["epoch"], losses={} if is_best is not None else info["losses"]
+                    )
+                    _write_checkpoint(output, nlp, optimizer, state, this_run, before_to_disk, bool(is_best), T["seed"])
                 log_step(info if is_best is not None else None)
-                if done:
-                    break
         finally:
             finalize_logger()
     with staged(output, [DIR_MODEL_LAST]) as work:
@@ -262,6 +228,53 @@ def _run(nlp, optimizer, T, config, output: Path, loop, this_run, checkpoint_eve
     shutil.rmtree(output / CHECKPOINT, ignore_errors=True)  # training is over: nothing to resume
     print(msg.good("Saved pipeline to output directory", output / DIR_MODEL_LAST), file=stdout, flush=True)
     return step
+
+
+def train_while_improving(
+    nlp, optimizer, batches, evaluate, T, loop
+) -> Iterator[Tuple[list, Dict, Optional[bool], Dict]]:
+    """spaCy's train_while_improving from step loop["step"] + 1 (its schedules advanced to it),
+    keeping its state in `loop`: yields (batch, info, is_best_checkpoint, the step's log row)."""
+    exclude, annotating = T["frozen_components"], T["annotating_components"]
+    dropouts = constant(T["dropout"]) if isinstance(T["dropout"], float) else T["dropout"]
+    for _ in range(loop["step"] + 1):
+        next(dropouts)
+    losses: Dict[str, float] = loop["losses"]
+    started = time.perf_counter() - loop["seconds"]
+    for step, (epoch, batch) in enumerate(batches, start=loop["step"] + 1):
+        if T["before_update"]:
+            T["before_update"](nlp, {"step": step, "epoch": epoch})
+        dropout = next(dropouts)
+        before = dict(losses)
+        for subbatch in subdivide_batch(batch, T["accumulate_gradient"]):
+            nlp.update(subbatch, drop=dropout, losses=losses, sgd=False, exclude=exclude, annotates=annotating)
+        for name, proc in nlp.pipeline:
+            if name not in exclude and getattr(proc, "is_trainable", False) and proc.model not in (True, False, None):
+                proc.finish_update(optimizer)
+        learn_rate = optimizer.learn_rate
+        optimizer.step_schedules()
+        loop["words"] += sum(len(eg) for eg in batch)
+        row = {"step": step, "epoch": epoch, "words": loop["words"], "learn_rate": learn_rate,
+               "losses": {k: float(v - before.get(k, 0.0)) for k, v in losses.items()}}  # fmt: skip
+        is_best = None
+        if not step % T["eval_frequency"]:
+            with nlp.use_params(optimizer.averages or {}):
+                score, other_scores = evaluate()
+            loop["results"].append((score, step))
+            is_best = score == max(loop["results"])[0]
+            row.update(score=score, scores=other_scores)
+        loop["seconds"] = time.perf_counter() - started
+        row["seconds"] = round(loop["seconds"], 3)
+        info = {"epoch": epoch, "step": step, "score": row.get("score"), "other_scores": row.get("scores"),
+                "losses": losses, "checkpoints": loop["results"], "seconds": int(loop["seconds"]),
+                "words": loop["words"]}  # fmt: skip
+        if is_best is not None:
+            loop["info"] = dict(info, losses=dict(losses))
+        yield batch, info, is_best, row
+        if is_best is not None:
+            losses = {}
+        if _stop(loop["results"], step, T["max_steps"], T["patience"]):
+            break
 
 
 def _stop(results: List[Tuple[float, int]], step: int, max_steps: int, patience: int) -> bool:

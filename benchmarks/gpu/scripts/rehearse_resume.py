@@ -69,12 +69,12 @@ def watch(args: List[str], output: Path, kill_after_checkpoint: Optional[int], r
     first_step_s = None
     while process.poll() is None:
         steps = logged(output)
-        if steps and steps[-1] not in rss:
+        if steps and steps[-1] > resumed_from and steps[-1] not in rss:
             try:
                 rss[steps[-1]] = meter.memory_info().rss / 2**20
             except psutil.Error:
                 break
-            if first_step_s is None and steps[-1] > resumed_from:
+            if first_step_s is None:
                 first_step_s = time.perf_counter() - start
         cost = output / "checkpoint" / "cost.json"
         try:
@@ -93,18 +93,26 @@ def watch(args: List[str], output: Path, kill_after_checkpoint: Optional[int], r
             "first_new_step_s": first_step_s, "wall_s": time.perf_counter() - start}  # fmt: skip
 
 
-def skip_rate(corpus: Path, batches: int) -> float:
-    """Batches per second a resume skips (spaCy's training batches, read and tokenized, not trained)."""
+def enter_stream_s(corpus: Path, step: int) -> float:
+    """Seconds a resume takes to reach the training stream's batch `step` (the product's
+    multinerd.train_loop.training_batches, as trf.cfg reads and batches the corpus)."""
     import spacy
     from spacy.training import Corpus
-    from spacy.training.loop import create_train_batches
     from spacy.util import registry
 
+    from multinerd.train_loop import training_batches
+
     nlp = spacy.blank("xx", config={"nlp": {"tokenizer": {"@tokenizers": "xx_multinerd.CJKCharTokenizer.v1"}}})
-    batcher = registry.batchers.get("spacy.batch_by_sequence.v1")(size=16, get_length=None)
+    batcher_config = {"@batchers": "spacy.batch_by_sequence.v1", "size": 16, "get_length": None}
+    batcher = registry.resolve({"batcher": batcher_config})["batcher"]
     start = time.perf_counter()
-    skipped = sum(1 for _ in islice(create_train_batches(nlp, Corpus(corpus), batcher, -1), batches))
-    return skipped / (time.perf_counter() - start)
+    next(iter(training_batches(nlp, Corpus(corpus), batcher, batcher_config, -1, step)))
+    return time.perf_counter() - start
+
+
+def report_steps(corpus: Path) -> int:
+    """Batches of 16 in one epoch of the converted corpus."""
+    return -(-srsly.read_json(corpus / "report.json")["splits"]["train"]["sentences"] // 16)
 
 
 def encoder_words(generated: Path):
@@ -120,7 +128,6 @@ def main(
     steps: int = typer.Option(12, help="Training steps (evaluations at the first and the last)"),
     checkpoint_every: int = typer.Option(4, help="Steps between checkpoints"),
     dev_sample: int = typer.Option(64, help="Dev sentences evaluated (mBERT on a CPU evaluates slowly)"),
-    skip_batches: int = typer.Option(20_000, help="Batches skipped to measure a resume's fast-forward"),
     output: Path = typer.Option(Path("metrics/rehearsal.json"), help="The report (and a .md beside it)"),
 ):
     generated, corpus, encoder, trained = (work / name for name in ("generated", "corpus", "encoder", "training"))
@@ -145,7 +152,8 @@ def main(
     log(f"Killed: {killed['returncode']}, checkpoints {sorted(killed['checkpoints'])}")
     resumed_from = srsly.read_json(trained / "checkpoint" / "cost.json")["step"]
     resumed = watch(args[:-1], trained, kill_after_checkpoint=None, resumed_from=resumed_from)
-    rate = skip_rate(corpus / "train", skip_batches)
+    last_checkpoint = REAL_STEPS - REAL_STEPS % REAL_CHECKPOINT_EVERY
+    enter_s = enter_stream_s(corpus / "train", min(last_checkpoint, report_steps(corpus) - 1))
     costs = [*killed["checkpoints"].values(), *resumed["checkpoints"].values()]
     write_s = max(cost["seconds"] for cost in costs)
     real_checkpoints = len(
@@ -163,14 +171,14 @@ def main(
         "resumed": resumed,
         "checkpoint_bytes": max(cost["bytes"] for cost in costs),
         "checkpoint_write_s": write_s,
-        "skip_batches_per_s": rate,
+        "enter_stream_step": min(last_checkpoint, report_steps(corpus) - 1),
+        "enter_stream_s": enter_s,
         "projection": {
             "checkpoints": real_checkpoints,
             "write_s": real_checkpoints * write_s,
             "share_of_run": {
                 f"{speed:g} steps/s": real_checkpoints * write_s / (REAL_STEPS / speed) for speed in GPU_STEPS_PER_S
             },
-            "resume_at_last_checkpoint_skip_s": (REAL_STEPS - REAL_STEPS % REAL_CHECKPOINT_EVERY) / rate,
         },
     }
     output.parent.mkdir(parents=True, exist_ok=True)
@@ -196,9 +204,8 @@ def render(report: Dict) -> str:
             f"- resumed: first new step {report['resumed']['first_new_step_s']:.1f} s after the start "
             f"(process start, imports, loading the checkpoint); RSS {rss(report['resumed'])}",
             f"- checkpoint: {report['checkpoint_bytes'] / 1e9:.2f} GB in {report['checkpoint_write_s']:.1f} s (the slowest)",
-            f"- a resume skips {report['skip_batches_per_s']:,.0f} batches/s: "
-            f"{projection['resume_at_last_checkpoint_skip_s'] / 60:.1f} min to reach step "
-            f"{REAL_STEPS - REAL_STEPS % REAL_CHECKPOINT_EVERY:,}",
+            f"- a resume at step {report['enter_stream_step']:,} reaches its place in the training stream "
+            f"in {report['enter_stream_s']:.1f} s",
             f"- at {REAL_STEPS:,} steps: {projection['checkpoints']} checkpoints, {projection['write_s'] / 60:.1f} min "
             f"of writing: {shares} on a GPU (a CPU's write time; a GPU adds the copy to host memory)",
         ]
