@@ -12,7 +12,9 @@ app = typer.Typer(add_completion=False)
 
 
 @app.command()
-def main(gpu_id: int = typer.Option(0, min=0, help="The GPU to check")):
+def main(gpu_id: int = typer.Option(0, help="The GPU to check")):
+    if gpu_id < 0:
+        fail(f"GPU id {gpu_id} is the CPU: pass the GPU to check (spacy project run: --vars.gpu_id=0).")
     try:
         lines = gpu_report(gpu_id)
     except GPUUnavailable as err:
