@@ -1,7 +1,7 @@
 """What scripts/train.py adds to `spacy train`: the training length from the corpus size, the
-GPU settings on a GPU (multinerd.gpu), a fast, clear failure when the transformer can't be
-loaded, and an optimizer that trains the NER head faster than the pretrained transformer
-(registered by pyproject.toml's entry point)."""
+GPU settings on a GPU (multinerd.gpu), a fast, clear failure when the transformer or the GPU
+can't be used, resumable training (multinerd.train_loop), and an optimizer that trains the NER
+head faster than the pretrained transformer (registered by pyproject.toml's entry point)."""
 
 import math
 import os
