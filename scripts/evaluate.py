@@ -11,7 +11,8 @@ spans on the raw text) into OUTPUT_DIR/scores.json, as `spacy evaluate --output`
 A pipeline with an entity scorer (multinerd.confidence) is also scored on how far its entity
 scores can be trusted (multinerd.reliability): OUTPUT_DIR/confidence.json and confidence.md
 (reliability table, expected calibration error, precision and recall at thresholds), and the
-plots reliability.png and precision_recall.png.
+plots reliability.png and precision_recall.png. With --training-log, the training's learning
+curve (multinerd.learning_curve) goes to OUTPUT_DIR/training.png.
 """
 
 import sys
@@ -32,6 +33,7 @@ from multinerd.cli import ENTITY_FACTORIES, fail, pipeline_problem
 from multinerd.confidence import scorer_name
 from multinerd.corpus import read_docs
 from multinerd.gpu import GPUUnavailable, require_gpu, use_gpu_annotation_settings
+from multinerd.learning_curve import plot_learning_curve, read_log
 from multinerd.reliability import Outcome, confidence_report, entity_outcomes
 from multinerd.reliability import render_markdown as render_confidence
 from multinerd.scoring import MODES, Sequences, Tags, add_tags, doc_tags, render_markdown, score_tags, unannotated
@@ -158,7 +160,12 @@ def main(
     gpu_id: int = typer.Option(-1, help="GPU id, or -1 for the CPU"),
     batch_size: int = typer.Option(0, min=0, help="Docs per batch; 0: the pipeline's own batch size"),
     spacy_scores: bool = typer.Option(True, help="Also write scores.json with spacy evaluate's scores"),
+    training_log: Optional[Path] = typer.Option(
+        None, help="The training's log (training/cnn/log.jsonl): its learning curve goes to OUTPUT_DIR/training.png"
+    ),
 ):
+    if training_log is not None and not training_log.is_file():
+        fail(f"No training log at {training_log}: train with `spacy project run train` (scripts/train.py writes it).")
     if not test_dir.is_dir():
         fail(f"No test corpus at {test_dir}: run `spacy project run convert` first.")
     if not language_folders(test_dir):
@@ -196,6 +203,9 @@ def main(
         f"F1 {f1s} on {scores['sentences']:,} sentences ({scores['tokens'] / max(seconds, 1e-9):,.0f} words/s); "
         f"wrote {output_dir / 'seqeval.json'} and {output_dir / 'seqeval.md'}"
     )
+    if training_log is not None:
+        curve = plot_learning_curve(read_log(training_log), output_dir / "training.png")
+        msg.good(f"Learning curve of {training_log}: {curve}")
     if spacy_scores:
         del nlp  # spacy evaluate loads its own copy: one at a time in memory
         spacy_evaluate(model, test_dir, output=output_dir / "scores.json", use_gpu=gpu_id, silent=False)

@@ -78,10 +78,11 @@ TOKENIZATION = "spaCy's xx rules, CJK characters cut into single tokens (xx_mult
 SPACY_KEYS = ("ents_p", "ents_r", "ents_f", "ents_per_type", "speed")
 # seqeval.json's score names -> meta.json's, short like spaCy's own ents_per_type {p, r, f}.
 SEQEVAL_NAMES = {"precision": "p", "recall": "r", "f1": "f", "support": "support", "accuracy": "accuracy"}
-# scripts/evaluate.py's plots of the entity scores, shipped beside the model card that links them.
+# scripts/evaluate.py's plots (the entity scores', the learning curve), shipped beside the model card that links them.
 PLOTS = {
     "reliability.png": "Reliability of the entity scores",
     "precision_recall.png": "Precision and recall by threshold",
+    "training.png": "Learning curve: dev score and training loss by step",
 }
 # confidence.json's figures kept in meta.json (its 101-point curve stays in the plot).
 CONFIDENCE_KEYS = ("entities", "gold", "ece", "thresholds", "reliability")

@@ -1,6 +1,8 @@
 """Train a pipeline on a converted corpus: `spacy train` with the training length computed from
-the corpus size (the corpus streams, so spaCy can't count it) and the transformer checked before
-anything else starts. Other options (`--paths.train corpus/train`, ...) are spaCy's config
+the corpus size (the corpus streams, so spaCy can't count it), the transformer and the GPU
+checked before anything else starts, and resumable: a checkpoint every --checkpoint-every steps
+and at each evaluation in OUTPUT/checkpoint, from which the same command, rerun after a crash,
+continues (--restart discards it). Other options (`--paths.train corpus/train`, ...) are spaCy's config
 overrides, passed on as `spacy train` takes them.
 """
 
@@ -11,7 +13,9 @@ import typer
 from spacy.cli._util import parse_config_overrides
 from wasabi import msg
 
+from multinerd.checkpoint import ResumeRefused
 from multinerd.cli import fail
+from multinerd.gpu import GPUUnavailable
 from multinerd.training import NoTrainingData, TransformerUnavailable, train_pipeline
 
 app = typer.Typer(add_completion=False)
@@ -26,10 +30,16 @@ def main(
     gpu_id: int = typer.Option(-1, help="GPU id, or -1 for the CPU"),
     max_steps: int = typer.Option(0, help="Training steps; 0: [multinerd] epochs over the training split"),
     transformer: Optional[str] = typer.Option(None, help="Transformer name or local folder (trf config)"),
+    checkpoint_every: int = typer.Option(
+        5000, help="Steps between checkpoints (there is one at each evaluation too); 0: at evaluations only"
+    ),
+    restart: bool = typer.Option(
+        False, "--restart/--resume", help="Discard OUTPUT/checkpoint and start at step 0, or resume from it (default)"
+    ),
 ):
     overrides = parse_config_overrides(ctx.args)
     try:
-        steps = train_pipeline(
+        step = train_pipeline(
             config_path,
             output,
             report,
@@ -37,10 +47,12 @@ def main(
             gpu_id=gpu_id,
             max_steps=max_steps,
             transformer=transformer,
+            checkpoint_every=checkpoint_every,
+            restart=restart,
         )
-    except (NoTrainingData, TransformerUnavailable) as err:
+    except (NoTrainingData, TransformerUnavailable, GPUUnavailable, ResumeRefused) as err:
         fail(str(err))
-    msg.good(f"Trained {steps:,} steps: {output / 'model-best'}")
+    msg.good(f"Trained to step {step:,}: {output / 'model-best'}")
 
 
 if __name__ == "__main__":

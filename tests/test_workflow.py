@@ -108,6 +108,13 @@ def test_both_configs_keep_their_own_outputs(project):
         assert (root / "training" / config / "model-best" / "config.cfg").exists()
         seqeval = srsly.read_json(root / "metrics" / config / "seqeval.json")
         assert set(seqeval["strict"]["per_language"]) == set(LANGUAGES)
+        # Each step logged (0 .. max_steps), the learning curve drawn, nothing left to resume.
+        steps = CNN_STEPS if config == "cnn" else project["trf"]["vars.max_steps"]
+        assert [row["step"] for row in srsly.read_jsonl(root / "training" / config / "log.jsonl")] == list(
+            range(steps + 1)
+        )
+        assert (root / "metrics" / config / "training.png").read_bytes().startswith(b"\x89PNG")
+        assert not (root / "training" / config / "checkpoint").exists()
     # Switching back to cnn retrained nothing: the same files, untouched.
     assert mtimes(root / "training" / "cnn") == project["cnn_training"]
     assert mtimes(root / "training" / "trf") == project["trf_training"]
@@ -178,7 +185,7 @@ def test_wheel_contents(project):
         calibration = json.loads(wheel.read(f"{data}/entity_scores/cfg"))["calibration"]
         fitted = srsly.read_json(project["root"] / "metrics" / "trf" / "calibration.json")["calibration"]
         assert calibration == pytest.approx(fitted)
-        for plot in ("reliability.png", "precision_recall.png"):
+        for plot in ("reliability.png", "precision_recall.png", "training.png"):
             assert wheel.read(f"{data}/{plot}")[:4] == b"\x89PNG"
         # The card spaCy writes from the meta: our description and notes in it, shipped as the
         # PyPI description too.
@@ -188,6 +195,7 @@ def test_wheel_contents(project):
         assert meta["description"] in card and meta["notes"] in card and meta["notes"] in metadata
         ece = meta["performance"]["entity_scores"]["ece"]
         assert f"{ece:.4f}" in card and "](reliability.png)" in card and "](precision_recall.png)" in card
+        assert "](training.png)" in card
         for lang in LANGUAGES:
             assert f"| {lang} |" in card
         assert "Requires-Dist: spacy-transformers" in metadata and "xx-multinerd-project" not in metadata

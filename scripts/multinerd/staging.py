@@ -93,6 +93,13 @@ def _recover(output: Path, names: Sequence[str]) -> None:
             shutil.rmtree(work)
 
 
+def recover(output: Path, names: Sequence[str]) -> None:
+    """Deal with the work folders that runs into `output` left when they died (`_recover`)."""
+    if output.is_dir():
+        with _locked(output):
+            _recover(output, names)
+
+
 @contextmanager
 def staged(output: Path, names: Sequence[str]) -> Iterator[Path]:
     """A fresh work folder in `output` (made if missing), locked while the block runs and removed

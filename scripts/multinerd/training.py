@@ -1,11 +1,12 @@
 """What scripts/train.py adds to `spacy train`: the training length from the corpus size, the
-GPU settings on a GPU (multinerd.gpu), a fast, clear failure when the transformer can't be
-loaded, and an optimizer that trains the NER head faster than the pretrained transformer
-(registered by pyproject.toml's entry point)."""
+GPU settings on a GPU (multinerd.gpu), a fast, clear failure when the transformer or the GPU
+can't be used, resumable training (multinerd.train_loop), and an optimizer that trains the NER
+head faster than the pretrained transformer (registered by pyproject.toml's entry point)."""
 
 import math
 import os
 import socket
+import sys
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
@@ -15,7 +16,7 @@ from thinc.api import Optimizer
 from thinc.optimizers import ADAM_DEFAULTS, FloatOrSeq
 from thinc.types import FloatsXd
 
-from .gpu import gpu_training_overrides
+from .gpu import gpu_report, gpu_training_overrides
 
 
 class HeadRateOptimizer(Optimizer):
@@ -183,15 +184,22 @@ def train_pipeline(
     gpu_id: int = -1,
     max_steps: int = 0,
     transformer: Optional[str] = None,
+    checkpoint_every: int = 0,
+    restart: bool = False,
 ) -> int:
     """`spacy train` on a converted corpus (`overrides` name its paths), for `max_steps` steps or
-    `[multinerd] epochs` over the sentences `report` counts; a trf config's transformer (the
-    config's, or `transformer`) is checked first. Returns the steps trained.
+    `[multinerd] epochs` over the sentences `report` counts, resumable (multinerd.train_loop:
+    a checkpoint every `checkpoint_every` steps and at each evaluation; a rerun continues from
+    it unless `restart`); a trf config's transformer (the config's, or `transformer`) and the
+    GPU are checked first. Returns the last step.
 
-    Raises NoTrainingData or TransformerUnavailable, with a message that says what to do.
+    Raises NoTrainingData, TransformerUnavailable, GPUUnavailable or ResumeRefused, with a
+    message that says what to do.
     """
-    from spacy.cli.train import train
+    from spacy.util import load_config
     from wasabi import msg
+
+    from .train_loop import train_resumable
 
     n_train = train_sentences(report)
     if not n_train:
@@ -205,5 +213,16 @@ def train_pipeline(
         check_transformer(name)
         overrides["components.transformer.model.name"] = name
     msg.info(f"{n_train:,} training sentences: {overrides['training.max_steps']:,} steps")
-    train(config_path, output, use_gpu=gpu_id, overrides=overrides)
-    return overrides["training.max_steps"]
+    if gpu_id >= 0:
+        for line in gpu_report(gpu_id):
+            msg.info(line)
+    config = load_config(config_path, overrides=overrides, interpolate=False)
+    return train_resumable(
+        config,
+        output,
+        use_gpu=gpu_id,
+        checkpoint_every=checkpoint_every,
+        restart=restart,
+        stdout=sys.stdout,
+        stderr=sys.stderr,
+    )

@@ -194,9 +194,9 @@ def spacy_train(spec: Dict) -> Dict:
     (and the spec's overrides over them), its steps in Phases."""
     set_threads(spec["threads"])
     device = Device(spec["gpu_id"])
-    import spacy.training.loop as loop
     from spacy.util import load_config
 
+    import multinerd.train_loop as loop  # the project's resumable copy of spaCy's loop
     from multinerd.training import train_pipeline
 
     phases = Phases(device, spec["warmup_steps"], spec["steps"], spec["traced_steps"], spec["profiled_steps"])

@@ -88,4 +88,4 @@ def test_without_the_gpu_it_fails_at_once(tmp_path):
 
 
 def test_project_deps_name_every_script_config_and_module_used():
-    assert command_problems(PROJECT, peers.FOLDERS) == {"benchmark": [], "wheels": []}
+    assert command_problems(PROJECT, peers.FOLDERS) == {"benchmark": [], "rehearse-resume": [], "wheels": []}

@@ -72,8 +72,7 @@ def spacy_train(spec: Dict) -> Dict:
     """The project's training entry (multinerd.training.train_pipeline), in this process, with the
     training loop and the evaluations timed."""
     set_threads(spec["threads"])
-    import spacy.training.loop as loop
-
+    import multinerd.train_loop as loop  # the project's resumable copy of spaCy's loop
     from multinerd.training import train_pipeline
 
     times = {"loop": 0.0, "eval": 0.0, "loop_cpu": 0.0, "eval_cpu": 0.0, "steps": 0, "words": 0}
