@@ -109,7 +109,7 @@ def test_both_configs_keep_their_own_outputs(project):
         seqeval = srsly.read_json(root / "metrics" / config / "seqeval.json")
         assert set(seqeval["strict"]["per_language"]) == set(LANGUAGES)
         # Each step logged (0 .. max_steps), the learning curve drawn, nothing left to resume.
-        steps = CNN_STEPS if config == "cnn" else project["trf"]["vars.max_steps"]
+        steps = CNN_STEPS if config == "cnn" else int(project["trf"]["vars.max_steps"])
         assert [row["step"] for row in srsly.read_jsonl(root / "training" / config / "log.jsonl")] == list(
             range(steps + 1)
         )

@@ -38,6 +38,9 @@ MAX_CHARS = 10_000
 ALTERNATIVES_KEY = "visualize_alternatives"  # the scorer's span group of the spans not chosen
 ALTERNATIVES_SHOWN = 3  # other labels listed for an entity's words
 NEAR_MISSES_SHOWN = 20
+# The floor of the near misses the page asks for: lower than the pipeline's default, as the page
+# lists only the best NEAR_MISSES_SHOWN of them.
+NEAR_MISS_FLOOR = 0.01
 PLOT = "reliability.png"  # scripts/package_meta.py ships evaluate's plot beside meta.json
 STREAMLIT_OPTIONS = {
     "server.headless": "true",  # no browser opened, no e-mail prompt
@@ -62,6 +65,7 @@ def load_pipeline(model: str) -> Language:
     if name:
         scorer = nlp.get_pipe(name)
         scorer.threshold, scorer.alternatives_key = 0.0, ALTERNATIVES_KEY
+        scorer.alternatives_threshold = NEAR_MISS_FLOOR
     return nlp
 
 
