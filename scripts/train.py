@@ -31,7 +31,7 @@ def main(
     max_steps: int = typer.Option(0, help="Training steps; 0: [multinerd] epochs over the training split"),
     transformer: Optional[str] = typer.Option(None, help="Transformer name or local folder (trf config)"),
     checkpoint_every: int = typer.Option(
-        5000, help="Steps between checkpoints (there is one at each evaluation too); 0: at evaluations only"
+        10_000, help="Steps between checkpoints (there is one at each evaluation too); 0: at evaluations only"
     ),
     restart: bool = typer.Option(
         False, "--restart/--resume", help="Discard OUTPUT/checkpoint and start at step 0, or resume from it (default)"

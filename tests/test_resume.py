@@ -18,7 +18,7 @@ import pytest
 import spacy
 import srsly
 
-from multinerd.checkpoint import CHECKPOINT, STATE, parameter_names, what_changed
+from multinerd.checkpoint import CHECKPOINT, STATE, parameter_keys, what_changed
 from multinerd.train_loop import LOG
 
 ROOT = Path(__file__).resolve().parents[1]
@@ -81,19 +81,16 @@ def checkpoint_step(output: Path) -> int:
 
 
 def weights(path: Path) -> Dict[str, numpy.ndarray]:
-    """Every parameter of a saved pipeline, thinc's and PyTorch's, by its place in the pipeline."""
+    """Every parameter of a saved pipeline, thinc's and PyTorch's, by its name in checkpoints."""
     nlp = spacy.load(path)
-    names = parameter_names(nlp)
+    nodes = {node.id: node for _, proc in nlp.pipeline if hasattr(proc, "model") for node in proc.model.walk()}
+    shims = {shim.id: shim for node in nodes.values() for shim in node.shims}
     params = {}
-    for _, proc in nlp.pipeline:
-        model = getattr(proc, "model", None)
-        for node in model.walk() if hasattr(model, "walk") else ():
-            for name in node.param_names:
-                if node.has_param(name):
-                    params[f"{names[node.id]}|{name}"] = numpy.asarray(node.get_param(name))
-            for shim in node.shims:
-                for name, tensor in shim._model.state_dict().items():
-                    params[f"{names[shim.id]}|{name}"] = tensor.detach().cpu().numpy()
+    for (owner, param), name in parameter_keys(nlp).items():
+        if ":shim" in name.split("|")[0]:
+            params[name] = dict(shims[owner]._model.named_parameters())[param].detach().cpu().numpy()
+        elif nodes[owner].has_param(param):
+            params[name] = numpy.asarray(nodes[owner].get_param(param))
     return params
 
 
@@ -173,7 +170,9 @@ def test_the_rerun_resumes_and_ends_as_an_uninterrupted_run(config, request):
     output = runs["output"]
     step = checkpoint_step(output)
     done = run(train_args(config, runs["corpus"], output, *runs["extra"]))
-    assert f"Resuming from the checkpoint at step {step:,} of {STEPS[config][0]:,}" in done.stdout
+    said = [line for line in done.stdout.splitlines() if "Resuming" in line]
+    assert len(said) == 1 and "of training kept" in said[0] and said[0].endswith("(--restart starts again)")
+    assert f"Resuming from the checkpoint at step {step:,} of {STEPS[config][0]:,}" in said[0]
     assert not list(output.glob(".convert-*"))
     assert_same_run(output, runs["reference"])
 
@@ -213,3 +212,31 @@ def test_the_stream_is_entered_where_reading_from_the_start_would_be(sample_corp
     entered = texts(stream)
     read = texts(islice(create_train_batches(nlp, corpus, batcher, -1), first, None))
     assert entered == read
+
+
+def test_optimizer_state_follows_each_parameter_to_a_new_process(tmp_path):
+    """thinc numbers nodes and shims apart: a node and a shim may share an id in one process and
+    not in the next. The state saved for each parameter must come back to that parameter."""
+    from types import SimpleNamespace
+
+    import torch
+    from thinc.api import Adam, Linear, PyTorchWrapper, chain
+
+    from multinerd.checkpoint import load_optimizer, save_optimizer
+
+    model = chain(PyTorchWrapper(torch.nn.Linear(2, 2)), Linear(2, 2))
+    model.initialize(numpy.zeros((1, 2), dtype="f"), numpy.zeros((1, 2), dtype="f"))
+    wrapper, linear = model.layers
+    nlp = SimpleNamespace(pipeline=[("pipe", SimpleNamespace(model=model))])
+    wrapper.shims[0].id = linear.id  # this process: one id for both
+    optimizer = Adam(0.001)
+    for key in parameter_keys(nlp):
+        optimizer.mom1[key] = numpy.full(2, float(len(key[1])), dtype="f")
+        optimizer.nr_update[key] = len(key[1])
+    counters = save_optimizer(optimizer, parameter_keys(nlp), tmp_path / "optimizer.npz")
+    wrapper.shims[0].id = linear.id + 1000  # the next process: ids apart
+    restored = Adam(0.001)
+    load_optimizer(restored, parameter_keys(nlp), tmp_path / "optimizer.npz", counters)
+    assert len(parameter_keys(nlp)) == 4 and set(restored.mom1) == set(parameter_keys(nlp))
+    for key in parameter_keys(nlp):
+        assert restored.mom1[key][0] == len(key[1]) and restored.nr_update[key] == len(key[1])

@@ -48,29 +48,34 @@ class ResumeRefused(Exception):
     """A checkpoint that doesn't match the run asked for: one line saying what changed."""
 
 
-def parameter_names(nlp) -> Dict[int, str]:
-    """thinc node and shim ids -> their place in the pipeline ("ner:3", "transformer:0:shim0"),
-    the same in every process that builds the same pipeline."""
-    names: Dict[int, str] = {}
+def _nodes(nlp) -> Iterable[Tuple[str, Any]]:
+    """Each thinc node of the pipeline's models, named by its place ("ner:3"): the same in every
+    process that builds the same pipeline (a shared node keeps its first place)."""
+    seen = set()
     for pipe_name, proc in nlp.pipeline:
         model = getattr(proc, "model", None)
-        if not hasattr(model, "walk"):
-            continue
-        for i, node in enumerate(model.walk()):
-            names.setdefault(node.id, f"{pipe_name}:{i}")
-            for j, shim in enumerate(node.shims):
-                names.setdefault(shim.id, f"{pipe_name}:{i}:shim{j}")
-    return names
+        for i, node in enumerate(model.walk() if hasattr(model, "walk") else ()):
+            if node.id not in seen:
+                seen.add(node.id)
+                yield f"{pipe_name}:{i}", node
 
 
 def _shims(nlp) -> Iterable[Tuple[str, Any]]:
-    names = parameter_names(nlp)
-    for pipe_name, proc in nlp.pipeline:
-        model = getattr(proc, "model", None)
-        if hasattr(model, "walk"):
-            for node in model.walk():
-                for shim in node.shims:
-                    yield names[shim.id], shim
+    """Each PyTorch shim (a transformer) of the pipeline, named by its node's place ("transformer:1:shim0")."""
+    for name, node in _nodes(nlp):
+        for j, shim in enumerate(node.shims):
+            yield f"{name}:shim{j}", shim
+
+
+def parameter_keys(nlp) -> Dict[Tuple[int, str], str]:
+    """The optimizer's key of each parameter -> its name by place ("ner:3|W", "transformer:1:shim0|
+    encoder.layer.0.output.dense.weight"). The optimizer keys thinc's parameters by (node id, name)
+    and a shim's by (shim id, name): ids a new process numbers anew, and nodes and shims apart,
+    so that one id may be both a node's and a shim's."""
+    keys = {(node.id, param): f"{name}|{param}" for name, node in _nodes(nlp) for param in node.param_names}
+    for name, shim in _shims(nlp):
+        keys.update({(shim.id, param): f"{name}|{param}" for param, _ in shim._model.named_parameters()})
+    return keys
 
 
 def rng_states() -> Dict[str, Any]:
@@ -101,37 +106,34 @@ def reseed_gpu(seed: int, step: int) -> None:
             sys.modules["cupy"].random.seed((seed * 1_000_003 + step) % 2**32)
 
 
-def save_optimizer(optimizer: Optimizer, names: Dict[int, str], path: Path) -> Dict[str, Any]:
-    """Write the optimizer's arrays to `path`; return its counters, keyed as the arrays are."""
+def save_optimizer(optimizer: Optimizer, keys: Dict[Tuple[int, str], str], path: Path) -> Dict[str, Any]:
+    """Write the optimizer's arrays to `path`; return its counters, named as the arrays are."""
     ops = get_current_ops()
     arrays = {}
     for table in OPTIMIZER_TABLES:
-        for (node_id, param), value in (getattr(optimizer, table) or {}).items():
-            arrays[f"{table}|{names[node_id]}|{param}"] = ops.to_numpy(value)
+        for key, value in (getattr(optimizer, table) or {}).items():
+            arrays[f"{table}|{keys[key]}"] = ops.to_numpy(value)
     with path.open("wb") as file:
         numpy.savez(file, **arrays)
     return {
-        table: {f"{names[node_id]}|{param}": count for (node_id, param), count in getattr(optimizer, table).items()}
+        table: {keys[key]: count for key, count in getattr(optimizer, table).items()}
         for table in ("nr_update", "last_seen")
     }
 
 
-def load_optimizer(optimizer: Optimizer, names: Dict[int, str], path: Path, counters: Dict[str, Any]) -> None:
-    """Restore what save_optimizer wrote into a fresh optimizer of the same pipeline (`names`)."""
+def load_optimizer(
+    optimizer: Optimizer, keys: Dict[Tuple[int, str], str], path: Path, counters: Dict[str, Any]
+) -> None:
+    """Restore what save_optimizer wrote into a fresh optimizer of the same pipeline (`keys`)."""
     ops = get_current_ops()
-    ids = {name: node_id for node_id, name in names.items()}
-
-    def key(stored: str) -> Tuple[int, str]:
-        name, param = stored.split("|", 1)
-        return ids[name], param
-
+    key = {name: optimizer_key for optimizer_key, name in keys.items()}
     with numpy.load(path) as arrays:
         for stored in arrays.files:
-            table, rest = stored.split("|", 1)
-            getattr(optimizer, table)[key(rest)] = ops.asarray(arrays[stored])
+            table, name = stored.split("|", 1)
+            getattr(optimizer, table)[key[name]] = ops.asarray(arrays[stored])
     for table, counts in counters.items():
-        for stored, count in counts.items():
-            getattr(optimizer, table)[key(stored)] = count
+        for name, count in counts.items():
+            getattr(optimizer, table)[key[name]] = count
 
 
 def grad_scaler_states(nlp) -> Dict[str, Any]:
@@ -232,7 +234,7 @@ def save_checkpoint(folder: Path, nlp, optimizer: Optimizer, loop: Dict[str, Any
     """Write the run's state into `folder` (a staging work folder's checkpoint/)."""
     folder.mkdir(parents=True)
     nlp.to_disk(folder / MODEL)
-    counters = save_optimizer(optimizer, parameter_names(nlp), folder / OPTIMIZER)
+    counters = save_optimizer(optimizer, parameter_keys(nlp), folder / OPTIMIZER)
     state = {"loop": loop, "optimizer": counters, "rng": rng_states(), "grad_scalers": grad_scaler_states(nlp)}
     (folder / STATE).write_bytes(pickle.dumps(state))
     srsly.write_json(folder / FINGERPRINT, run)
@@ -253,7 +255,7 @@ def restore_state(folder: Path, nlp, optimizer: Optimizer) -> Dict[str, Any]:
     """Set `optimizer` (fresh from the config), the gradient scalers and the RNGs to a checkpoint's
     state; return the loop's state."""
     state = pickle.loads((folder / STATE).read_bytes())
-    load_optimizer(optimizer, parameter_names(nlp), folder / OPTIMIZER, state["optimizer"])
+    load_optimizer(optimizer, parameter_keys(nlp), folder / OPTIMIZER, state["optimizer"])
     set_grad_scaler_states(nlp, state["grad_scalers"])
     set_rng_states(state["rng"])
     return state["loop"]

@@ -166,12 +166,11 @@ def train_resumable(
         for _ in range(loop["step"] + 1):  # the schedules' next(): once per step done
             optimizer.step_schedules()
         reseed_gpu(T["seed"] or 0, loop["step"])
+        # One line (wasabi would wrap it): the step, the time kept.
         print(
-            msg.info(
-                f"Resuming from the checkpoint at step {loop['step']:,} of {T['max_steps']:,}: "
-                f"{_duration(loop['seconds'])} of training kept; last evaluated at step {loop['info']['step']:,} "
-                "(--restart starts again)"
-            ),
+            f"ℹ Resuming from the checkpoint at step {loop['step']:,} of {T['max_steps']:,}: "
+            f"{_duration(loop['seconds'])} of training kept, last evaluated at step {loop['info']['step']:,} "
+            "(--restart starts again)",
             file=stdout,
             flush=True,
         )

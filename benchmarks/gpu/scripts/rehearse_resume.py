@@ -34,7 +34,7 @@ ROOT = Path(__file__).resolve().parents[3]
 GENERATOR = ROOT / "benchmarks" / "conversion" / "scripts" / "generate_corpus.py"
 # The real run: one MultiNERD epoch, the project's checkpoint_every, trf.cfg's eval_frequency, and
 # the GPU speeds benchmarks/gpu expects (steps/s, not measured yet).
-REAL_STEPS, REAL_CHECKPOINT_EVERY, REAL_EVAL_FREQUENCY = 167_400, 5_000, 10_000
+REAL_STEPS, REAL_CHECKPOINT_EVERY, REAL_EVAL_FREQUENCY = 167_400, 10_000, 10_000
 GPU_STEPS_PER_S = (10.0, 20.0)
 ENCODER_SENTENCES = 200_000  # the WordPiece vocabulary is trained on this many sentences' words
 
@@ -154,11 +154,6 @@ def main(
     resumed = watch(args[:-1], trained, kill_after_checkpoint=None, resumed_from=resumed_from)
     last_checkpoint = REAL_STEPS - REAL_STEPS % REAL_CHECKPOINT_EVERY
     enter_s = enter_stream_s(corpus / "train", min(last_checkpoint, report_steps(corpus) - 1))
-    costs = [*killed["checkpoints"].values(), *resumed["checkpoints"].values()]
-    write_s = max(cost["seconds"] for cost in costs)
-    real_checkpoints = len(
-        {*range(0, REAL_STEPS, REAL_CHECKPOINT_EVERY), *range(0, REAL_STEPS, REAL_EVAL_FREQUENCY), REAL_STEPS}
-    )
     report = {
         "shape": shape.value,
         "encoder": SHAPES[shape],
@@ -169,22 +164,34 @@ def main(
         "killed": killed,
         "resumed_from_step": resumed_from,
         "resumed": resumed,
-        "checkpoint_bytes": max(cost["bytes"] for cost in costs),
-        "checkpoint_write_s": write_s,
         "enter_stream_step": min(last_checkpoint, report_steps(corpus) - 1),
         "enter_stream_s": enter_s,
-        "projection": {
-            "checkpoints": real_checkpoints,
-            "write_s": real_checkpoints * write_s,
-            "share_of_run": {
-                f"{speed:g} steps/s": real_checkpoints * write_s / (REAL_STEPS / speed) for speed in GPU_STEPS_PER_S
-            },
-        },
+        **projection([*killed["checkpoints"].values(), *resumed["checkpoints"].values()]),
     }
     output.parent.mkdir(parents=True, exist_ok=True)
     srsly.write_json(output, report)
     output.with_suffix(".md").write_text(render(report), encoding="utf8")
     print(render(report))
+
+
+def projection(costs: List[Dict]) -> Dict:
+    """The checkpoints' measured size and write time (each written once: a resume rewrites none),
+    and what the real run's checkpoints would cost at each write time."""
+    written = list({cost["step"]: cost for cost in costs}.values())
+    seconds = sorted(cost["seconds"] for cost in written)
+    real = len({*range(0, REAL_STEPS, REAL_CHECKPOINT_EVERY), *range(0, REAL_STEPS, REAL_EVAL_FREQUENCY), REAL_STEPS})
+    return {
+        "checkpoints_written": written,
+        "projection": {
+            "checkpoint_every": REAL_CHECKPOINT_EVERY,
+            "checkpoints": real,
+            "share_of_run": {
+                f"{write:.1f} s at {speed:g} steps/s": real * write / (REAL_STEPS / speed)
+                for write in (seconds[0], seconds[-1])
+                for speed in GPU_STEPS_PER_S
+            },
+        },
+    }
 
 
 def render(report: Dict) -> str:
@@ -193,7 +200,7 @@ def render(report: Dict) -> str:
         return f"{by_step[0][1]:,.0f} MiB at step {by_step[0][0]}, {by_step[-1][1]:,.0f} MiB at step {by_step[-1][0]}"
 
     projection = report["projection"]
-    shares = ", ".join(f"{100 * share:.1f}% at {speed}" for speed, share in projection["share_of_run"].items())
+    shares = ", ".join(f"{100 * share:.1f}% ({case})" for case, share in projection["share_of_run"].items())
     return "\n".join(
         [
             f"Rehearsal: {report['shape']} encoder, {report['train_sentences']:,} training sentences, "
@@ -203,11 +210,17 @@ def render(report: Dict) -> str:
             f"{report['resumed_from_step']}; RSS {rss(report['killed'])}",
             f"- resumed: first new step {report['resumed']['first_new_step_s']:.1f} s after the start "
             f"(process start, imports, loading the checkpoint); RSS {rss(report['resumed'])}",
-            f"- checkpoint: {report['checkpoint_bytes'] / 1e9:.2f} GB in {report['checkpoint_write_s']:.1f} s (the slowest)",
+            "- checkpoints: "
+            + ", ".join(
+                f"step {c['step']} {c['bytes'] / 1e9:.2f} GB in {c['seconds']:.1f} s"
+                for c in report["checkpoints_written"]
+            )
+            + " (with model-best at an evaluation)",
             f"- a resume at step {report['enter_stream_step']:,} reaches its place in the training stream "
             f"in {report['enter_stream_s']:.1f} s",
-            f"- at {REAL_STEPS:,} steps: {projection['checkpoints']} checkpoints, {projection['write_s'] / 60:.1f} min "
-            f"of writing: {shares} on a GPU (a CPU's write time; a GPU adds the copy to host memory)",
+            f"- at {REAL_STEPS:,} steps, a checkpoint every {projection['checkpoint_every']:,}: "
+            f"{projection['checkpoints']} checkpoints, each written in the fastest or the slowest time above: {shares} "
+            "of the run on a GPU (this machine's disk; a GPU adds the copy to host memory)",
         ]
     )
 
