@@ -6,8 +6,8 @@ INPUT: text files (one text a line), JSONL or Parquet (a text field; an id field
 file and line; other fields carried through), DocBins (.spacy), a folder or glob of those, or a
 Hugging Face dataset id (--split, --text-field). OUTPUT: one part file per input block (Parquet
 or JSONL; --docbin adds DocBin shards), written atomically; a rerun resumes where the last one
-stopped (--overwrite starts again). See multinerd.annotate, multinerd.annotate_inputs and
-multinerd.annotate_ray.
+stopped (--overwrite starts again). See multinerd.annotation.engine, multinerd.annotation.inputs and
+multinerd.annotation.ray_engine.
 
 Engines: `local` (default) runs nlp.pipe in this process, or in --workers processes, each with
 the pipeline loaded; `ray` runs a Ray Data pipeline on an embedded Ray (loopback only) or on the
@@ -25,7 +25,7 @@ import typer
 from tqdm import tqdm
 from wasabi import msg
 
-from multinerd.annotate import (
+from multinerd.annotation.engine import (
     MANIFEST,
     AnnotateError,
     BlockAnnotator,
@@ -41,7 +41,7 @@ from multinerd.annotate import (
     pending_blocks,
     write_atomically,
 )
-from multinerd.annotate_inputs import InputError, ReadSettings, find_sources, plan_input
+from multinerd.annotation.inputs import InputError, ReadSettings, find_sources, plan_input
 from multinerd.cli import fail
 
 app = typer.Typer(add_completion=False)
@@ -199,7 +199,7 @@ def main(
 
 def ray_results(pending, options, workers, address, cpus, cpus_per_worker, gpus, max_retries) -> Iterator[BlockResult]:
     """The Ray engine's results, in a Ray session for the run (imported only for this engine)."""
-    from multinerd.annotate_ray import annotate_with_ray, ray_session
+    from multinerd.annotation.ray_engine import annotate_with_ray, ray_session
 
     with ray_session(address, cpus or None):
         yield from annotate_with_ray(pending, options, workers, cpus_per_worker, gpus, max_retries)

@@ -11,7 +11,7 @@ import typer
 from wasabi import msg
 
 from multinerd.cli import fail
-from multinerd.packaging import FORMATS, BuildError, build_package, wheel_requirements
+from multinerd.packaging.build import FORMATS, BuildError, build_package, wheel_requirements
 
 app = typer.Typer(add_completion=False)
 

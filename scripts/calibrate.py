@@ -3,9 +3,9 @@
     python scripts/calibrate.py training/trf/model-best corpus/dev_sample training/trf/model-calibrated \\
         --metrics metrics/trf
 
-The pipeline's `entity_scores` component (multinerd.confidence) keeps the `ner`'s action scores
+The pipeline's `entity_scores` component (multinerd.pipeline.entity_scores) keeps the `ner`'s action scores
 on the dev docs; their temperature and Platt scaling of the tempered entity probability are
-fitted to whether each entity the pipeline finds is right (multinerd.reliability.fit_calibration),
+fitted to whether each entity the pipeline finds is right (multinerd.evaluation.reliability.fit_calibration),
 never on test. OUTPUT becomes a copy of MODEL
 whose scorer applies that calibration (MODEL, another command's output, stays as it is);
 METRICS/calibration.json says what was fitted on how many entities, and the dev ECE before and
@@ -23,10 +23,10 @@ from spacy.util import minibatch
 from wasabi import msg
 
 from multinerd.cli import fail
-from multinerd.confidence import FACTORY, IDENTITY, scorer_name
-from multinerd.corpus import read_docs
-from multinerd.reliability import Record, confidence_report, fit_calibration, outcomes_at
-from multinerd.scoring import unannotated
+from multinerd.data.corpus import read_docs
+from multinerd.evaluation.reliability import Record, confidence_report, fit_calibration, outcomes_at
+from multinerd.evaluation.seqeval import unannotated
+from multinerd.pipeline.entity_scores import FACTORY, IDENTITY, scorer_name
 
 app = typer.Typer(add_completion=False)
 

@@ -1,7 +1,7 @@
 """Convert a NER dataset into the sharded DocBin corpus that training reads.
 
 SOURCE is a Hugging Face dataset id (Babelscape/multinerd), a folder or file of JSONL/Parquet rows
-in MultiNERD's shape, or MultiNERD/WikiNEuRal TSV files. See `multinerd.corpus` for the layout.
+in MultiNERD's shape, or MultiNERD/WikiNEuRal TSV files. See `multinerd.data.corpus` for the layout.
 """
 
 import errno
@@ -17,10 +17,10 @@ from tqdm import tqdm
 from wasabi import msg
 
 from multinerd.cli import fail
-from multinerd.corpus import InvalidRow, NoTrainingSentences, convert
+from multinerd.data.corpus import InvalidRow, NoTrainingSentences, convert
+from multinerd.data.readers import SPLITS, SourceError, is_local, read_files, read_hub
+from multinerd.data.staging import OutputError
 from multinerd.labels import ENTITY_TYPES
-from multinerd.readers import SPLITS, SourceError, is_local, read_files, read_hub
-from multinerd.staging import OutputError
 
 app = typer.Typer(add_completion=False)
 

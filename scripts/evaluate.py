@@ -4,15 +4,15 @@ entity type and per language, in seqeval's default and strict (IOB2) modes.
 
 The pipeline tags Docs built from the gold words, so its tokenization is the gold's. Docs
 stream shard by shard and only their tag sequences are kept. Writes OUTPUT_DIR/seqeval.json
-(schema: `multinerd.scoring.score_tags`, plus "model" and "corpus") and OUTPUT_DIR/seqeval.md;
+(schema: `multinerd.evaluation.seqeval.score_tags`, plus "model" and "corpus") and OUTPUT_DIR/seqeval.md;
 then, in the same process, spaCy's own evaluation (`spacy evaluate`'s function, exact entity
 spans on the raw text) into OUTPUT_DIR/scores.json, as `spacy evaluate --output` writes it.
 
-A pipeline with an entity scorer (multinerd.confidence) is also scored on how far its entity
-scores can be trusted (multinerd.reliability): OUTPUT_DIR/confidence.json and confidence.md
+A pipeline with an entity scorer (multinerd.pipeline.entity_scores) is also scored on how far its entity
+scores can be trusted (multinerd.evaluation.reliability): OUTPUT_DIR/confidence.json and confidence.md
 (reliability table, expected calibration error, precision and recall at thresholds), and the
 plots reliability.png and precision_recall.png. With --training-log, the training's learning
-curve (multinerd.learning_curve) goes to OUTPUT_DIR/training.png.
+curve (multinerd.evaluation.learning_curve) goes to OUTPUT_DIR/training.png.
 """
 
 import sys
@@ -30,13 +30,22 @@ from tqdm import tqdm
 from wasabi import msg
 
 from multinerd.cli import ENTITY_FACTORIES, fail, pipeline_problem
-from multinerd.confidence import scorer_name
-from multinerd.corpus import read_docs
-from multinerd.gpu import GPUUnavailable, require_gpu, use_gpu_annotation_settings
-from multinerd.learning_curve import plot_learning_curve, read_log
-from multinerd.reliability import Outcome, confidence_report, entity_outcomes
-from multinerd.reliability import render_markdown as render_confidence
-from multinerd.scoring import MODES, Sequences, Tags, add_tags, doc_tags, render_markdown, score_tags, unannotated
+from multinerd.data.corpus import read_docs
+from multinerd.evaluation.learning_curve import plot_learning_curve, read_log
+from multinerd.evaluation.reliability import Outcome, confidence_report, entity_outcomes
+from multinerd.evaluation.reliability import render_markdown as render_confidence
+from multinerd.evaluation.seqeval import (
+    MODES,
+    Sequences,
+    Tags,
+    add_tags,
+    doc_tags,
+    render_markdown,
+    score_tags,
+    unannotated,
+)
+from multinerd.pipeline.entity_scores import scorer_name
+from multinerd.training.gpu import GPUUnavailable, require_gpu, use_gpu_annotation_settings
 
 app = typer.Typer(add_completion=False)
 
@@ -71,8 +80,8 @@ def predict_tags(
 def evaluate(
     nlp: Language, test_dir: Path, batch_size: Optional[int] = None, progress: bool = True
 ) -> Tuple[Dict, Optional[Dict]]:
-    """Scores of `nlp` on the language folders under `test_dir` (see `multinerd.scoring`), and
-    the report on its entity scores (`multinerd.reliability.confidence_report`; None for a
+    """Scores of `nlp` on the language folders under `test_dir` (see `multinerd.evaluation.seqeval`), and
+    the report on its entity scores (`multinerd.evaluation.reliability.confidence_report`; None for a
     pipeline without an entity scorer). Raises ValueError if there is nothing to score."""
     by_lang: Dict[str, Sequences] = {}
     outcomes: List[Outcome] = []

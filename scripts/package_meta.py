@@ -4,7 +4,7 @@ the license files it ships.
     python scripts/package_meta.py training/trf/model-calibrated packages/model --metrics metrics/trf \\
         --report corpus/report.json --config trf --name multinerd --version 0.1.0
     python -m spacy package packages/model packages --name multinerd --version 0.1.0 \\
-        --code scripts/multinerd/tokenizer.py,scripts/multinerd/colors.py,scripts/multinerd/confidence.py \\
+        --code scripts/multinerd/pipeline/tokenizer.py,scripts/multinerd/pipeline/colors.py,scripts/multinerd/pipeline/entity_scores.py \\
         --build sdist,wheel --force
 
 OUTPUT becomes a copy of MODEL (the trained pipeline itself is another command's output and stays
@@ -31,9 +31,9 @@ from confection import Config
 from wasabi import MarkdownRenderer, msg
 
 from multinerd.cli import fail
+from multinerd.evaluation.reliability import render_markdown as render_confidence
+from multinerd.evaluation.seqeval import MODES, render_markdown
 from multinerd.labels import ENTITY_TYPES, LANGUAGES
-from multinerd.reliability import render_markdown as render_confidence
-from multinerd.scoring import MODES, render_markdown
 
 app = typer.Typer(add_completion=False)
 
@@ -325,7 +325,7 @@ def notes(
         'alternatives = doc.spans["ner_alternatives"]\n'
         'print(list(zip(alternatives, alternatives.attrs["scores"])))\n'
         "# displaCy, each entity's score after its label\n"
-        f"from spacy import displacy\nfrom {package}.confidence import displacy_data\n\n"
+        f"from spacy import displacy\nfrom {package}.entity_scores import displacy_data\n\n"
         'data, options = displacy_data(doc)\nhtml = displacy.render(data, style="ent", manual=True, options=options)'
     )
     md.add(md.code_block(scores_usage, "python"))

@@ -1,4 +1,4 @@
-"""The BIO entity tagger (multinerd.bio_tagger): its decoding to well-formed BIO, its gold from the
+"""The BIO entity tagger (multinerd.pipeline.bio_tagger): its decoding to well-formed BIO, its gold from the
 reference's entities, and a small pipeline that learns a few sentences, saves and loads."""
 
 import importlib.util
@@ -11,7 +11,7 @@ import spacy
 from spacy.tokens import Doc, Span
 from spacy.training import Example
 
-from multinerd.bio_tagger import (
+from multinerd.pipeline.bio_tagger import (
     FACTORY,
     allowed_transitions,
     best_bio_path,
@@ -135,7 +135,7 @@ def scored_tagger():
 
 
 def test_entity_scores_after_the_tagger():
-    """The entity scorer (multinerd.confidence) reads the tagger's softmax; calibration fits on it."""
+    """The entity scorer (multinerd.pipeline.entity_scores) reads the tagger's softmax; calibration fits on it."""
     calibrate, nlp, examples, optimizer = scored_tagger()
     for _ in range(60):
         nlp.update(examples, sgd=optimizer)

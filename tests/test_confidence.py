@@ -1,5 +1,5 @@
-"""Entity scores: the entity_scores component (multinerd.confidence) on a cnn pipeline trained for a
-few steps on the sample, the reliability figures and the calibration (multinerd.reliability), and
+"""Entity scores: the entity_scores component (multinerd.pipeline.entity_scores) on a cnn pipeline trained for a
+few steps on the sample, the reliability figures and the calibration (multinerd.evaluation.reliability), and
 scripts/calibrate.py and scripts/evaluate.py's entity-score outputs."""
 
 import importlib.util
@@ -16,8 +16,19 @@ from spacy.training import Example
 from spacy.util import load_config, minibatch
 from typer.testing import CliRunner
 
-from multinerd.colors import ENTITY_COLORS
-from multinerd.confidence import (
+from multinerd.data.corpus import read_docs
+from multinerd.evaluation.reliability import (
+    THRESHOLDS,
+    confidence_report,
+    expected_calibration_error,
+    fit_calibration,
+    fit_platt,
+    outcomes_at,
+    precision_recall_at,
+    reliability_table,
+)
+from multinerd.pipeline.colors import ENTITY_COLORS
+from multinerd.pipeline.entity_scores import (
     ALTERNATIVES_THRESHOLD,
     FACTORY,
     IDENTITY,
@@ -28,17 +39,6 @@ from multinerd.confidence import (
     displacy_data,
     entity_scores,
     logit,
-)
-from multinerd.corpus import read_docs
-from multinerd.reliability import (
-    THRESHOLDS,
-    confidence_report,
-    expected_calibration_error,
-    fit_calibration,
-    fit_platt,
-    outcomes_at,
-    precision_recall_at,
-    reliability_table,
 )
 
 ROOT = Path(__file__).resolve().parents[1]

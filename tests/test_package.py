@@ -15,16 +15,16 @@ from spacy.cli.package import generate_readme
 from spacy.schemas import ModelMetaSchema, validate
 from typer.testing import CliRunner
 
+from multinerd.evaluation.reliability import confidence_report
+from multinerd.evaluation.seqeval import MODES, add_tags, score_tags
 from multinerd.labels import ENTITY_TYPES, LANGUAGES
-from multinerd.reliability import confidence_report
-from multinerd.scoring import MODES, add_tags, score_tags
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "package_meta.py"
 
 
 def fake_seqeval() -> dict:
-    """A seqeval.json as scripts/evaluate.py writes it (multinerd.scoring's schema), small and made up:
+    """A seqeval.json as scripts/evaluate.py writes it (multinerd.evaluation.seqeval's schema), small and made up:
     in every language one PER found, one LOC found and one LOC missed; zh also misses a FOOD."""
     by_lang = {}
     for lang in LANGUAGES:
@@ -327,7 +327,7 @@ def test_the_package_requires_no_distribution_of_this_project(tmp_path):
     scripts/build_package.py builds the wheel without it, with the card's author not an empty link."""
     import spacy
 
-    from multinerd.packaging import project_distributions, public_requirements, wheel_requirements
+    from multinerd.packaging.build import project_distributions, public_requirements, wheel_requirements
 
     assert project_distributions() == {"xx-multinerd-project"}
     requirements = ["xx-multinerd-project<0.2.0,>=0.1.0", "spacy<3.9.0,>=3.8.18", "Spacy_Transformers>=1.4.0"]

@@ -13,7 +13,7 @@ from typing import Set
 
 from weasel.util import load_project_config
 
-from multinerd.imports import imported_files, registered_by_config
+from multinerd_dev.imports import imported_files, registered_by_config
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ("cnn", "trf")

@@ -1,4 +1,4 @@
-"""seqeval scoring (multinerd.scoring) against scores worked out by hand, and scripts/evaluate.py
+"""seqeval scoring (multinerd.evaluation.seqeval) against scores worked out by hand, and scripts/evaluate.py
 end to end."""
 
 import importlib.util
@@ -13,7 +13,7 @@ import spacy
 from spacy.tokens import Doc, DocBin
 from typer.testing import CliRunner
 
-from multinerd.scoring import add_tags, collect, doc_tags, pair_tags, render_markdown, score_docs, score_tags
+from multinerd.evaluation.seqeval import add_tags, collect, doc_tags, pair_tags, render_markdown, score_docs, score_tags
 
 ROOT = Path(__file__).resolve().parents[1]
 EVALUATE = ROOT / "scripts" / "evaluate.py"

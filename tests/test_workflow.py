@@ -22,7 +22,7 @@ from weasel.cli.run import check_rerun, project_run
 from weasel.util import load_project_config
 
 from multinerd.labels import ENTITY_TYPES, LANGUAGES
-from multinerd.packaging import wheel_requirements
+from multinerd.packaging.build import wheel_requirements
 
 ROOT = Path(__file__).resolve().parents[1]
 GENERATED = ("corpus", "training", "metrics", "packages", "annotations", "project.lock")
@@ -227,7 +227,7 @@ out = {"pipe_names": nlp.pipe_names, "labels": sorted(nlp.get_pipe("ner").labels
        "modules": sorted(m for m in sys.modules if m.split(".")[0] == "multinerd")}
 for lang, text in texts.items():
     doc, strict_doc = nlp(text), strict(text)
-    data, options = package.confidence.displacy_data(strict_doc)
+    data, options = package.entity_scores.displacy_data(strict_doc)
     out["docs"][lang] = {"text": doc.text, "tokens": [t.text for t in doc],
                          "ents": [[e.text, e.label_, e.start_char, e.end_char, e.start, e.end] for e in doc.ents],
                          "scores": [e._.score for e in doc.ents],
@@ -346,7 +346,7 @@ def test_annotate_on_the_defaults_annotates_the_sample_test_texts(project):
     from annotate_helpers import output_rows
     from spacy.vocab import Vocab
 
-    from multinerd.corpus import read_docs
+    from multinerd.data.corpus import read_docs
 
     root = project["root"]
     project_run(root, "annotate", capture=True)

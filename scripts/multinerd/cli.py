@@ -5,7 +5,7 @@ from pathlib import Path
 from typing import NoReturn, Optional
 
 # The components whose predictions are doc.ents: spaCy's, and the trf config's BIO tagger
-# (multinerd.bio_tagger.FACTORY, named here so that the scripts need not import spaCy to read it).
+# (multinerd.pipeline.bio_tagger.FACTORY, named here so that the scripts need not import spaCy to read it).
 ENTITY_FACTORIES = ("ner", "beam_ner", "entity_ruler", "span_ruler", "xx_multinerd_bio_ner")
 
 

@@ -1,7 +1,7 @@
 """How far entity scores can be trusted: each predicted entity's score against whether it is right
 (its exact span and label are in the gold), as a reliability table, the expected calibration
 error, precision and recall at score thresholds; and the calibration fitted on dev that
-`multinerd.confidence.entity_scores` applies: the temperature of the action scores, chosen from a
+`multinerd.pipeline.entity_scores.entity_scores` applies: the temperature of the action scores, chosen from a
 grid by the log loss of the entities' probabilities, then Platt scaling of the tempered
 probability's logit.
 
@@ -15,7 +15,7 @@ from typing import Dict, Iterable, List, Sequence, Set, Tuple
 import numpy
 from wasabi import MarkdownRenderer
 
-from .confidence import EPSILON, IDENTITY, SCORE, Actions, EntityKey, entity_scores, logit, sigmoid
+from multinerd.pipeline.entity_scores import EPSILON, IDENTITY, SCORE, Actions, EntityKey, entity_scores, logit, sigmoid
 
 Outcome = Tuple[float, bool]
 # A dev doc as calibration sees it: its step scores, the entities the pipeline found, the gold entities.

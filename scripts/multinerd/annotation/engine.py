@@ -1,7 +1,7 @@
 """Annotation of a corpus of any size with a spaCy pipeline (`scripts/annotate.py`): the output
 folder, the annotation of one block, and the local engine. The Ray engine is in annotate_ray.py.
 
-Output: a folder of part files, one per input block (multinerd.annotate_inputs), named after the
+Output: a folder of part files, one per input block (multinerd.annotation.inputs), named after the
 block's number: `part-00000.parquet` (or `.jsonl`), one row per input text: its `id`, the text
 with `keep_text`, the carried fields, and `entities` (start and end character, label, text, and the score where the pipeline
 gives one: the entity scorer's `ent._.score`, or a span categorizer's). Optionally
@@ -27,10 +27,10 @@ from typing import Callable, Dict, Iterable, Iterator, List, NamedTuple, Optiona
 
 import srsly
 
-from .annotate_inputs import OUTPUT_COLUMN, Block, BlockRows, ReadSettings, Source, fingerprint, read_block
-from .annotate_loading import load_for_annotation
-from .cli import ENTITY_FACTORIES, pipeline_problem
-from .gpu import GPUUnavailable, require_gpu, use_gpu_annotation_settings
+from multinerd.annotation.inputs import OUTPUT_COLUMN, Block, BlockRows, ReadSettings, Source, fingerprint, read_block
+from multinerd.annotation.mapped_loading import load_for_annotation
+from multinerd.cli import ENTITY_FACTORIES, pipeline_problem
+from multinerd.training.gpu import GPUUnavailable, require_gpu, use_gpu_annotation_settings
 
 MANIFEST = "_annotate.json"
 LOCK = "_annotate.lock"
@@ -86,7 +86,7 @@ def entity_type():
 
 def doc_entities(doc, spans_key: Optional[str] = None) -> List[Dict]:
     """The entities of a Doc: `doc.ents` with the entity scorer's `ent._.score` where the
-    pipeline has one (multinerd.confidence), or the spans of `doc.spans[spans_key]` with the
+    pipeline has one (multinerd.pipeline.entity_scores), or the spans of `doc.spans[spans_key]` with the
     scores a span categorizer puts in the group's attrs."""
     if spans_key is None:
         from spacy.tokens import Span
@@ -131,7 +131,7 @@ def check_model(model: str) -> None:
 
 def load_pipeline(options: Options):
     """The pipeline `options.model` names (a package or a folder), on the GPU if asked (with
-    GPU-sized batches, multinerd.gpu), with `options.code` imported first (custom components).
+    GPU-sized batches, multinerd.training.gpu), with `options.code` imported first (custom components).
     Raises AnnotateError."""
     from spacy.cli._util import import_code
 
@@ -255,7 +255,7 @@ def model_digest(model: str, chunk_size: int = 1 << 20) -> str:
     file in its folder (an installed package's data folder, whose meta.json names the package and
     its version). Retrained in place, a model gets another digest. Files are read in chunks, so
     a trf model's 700 MB of weights pass through once and are never held."""
-    from .annotate_loading import pipeline_folder
+    from multinerd.annotation.mapped_loading import pipeline_folder
 
     folder = pipeline_folder(model)
     if folder is None:  # a package laid out otherwise: all of its files

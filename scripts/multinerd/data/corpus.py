@@ -13,7 +13,7 @@ Memory stays bounded whatever the input size: the training split is shuffled on 
 sentence goes to one of many bucket files at random, then each bucket is shuffled and written),
 dev and test stream straight into shards, a shard holds at most `shard_size` docs, and
 duplicates are found from 8 bytes a sentence. The whole corpus is built in a work folder and
-moved into place only when it is complete (`multinerd.staging`), so a failed or killed run
+moved into place only when it is complete (`multinerd.data.staging`), so a failed or killed run
 leaves the previous corpus as it was.
 """
 
@@ -38,11 +38,11 @@ from spacy.tokens import Doc, DocBin
 from spacy.tokens._dict_proxies import SpanGroups
 from spacy.vocab import Vocab
 
-from .bio import TAG_PATTERN, repair_bio, spread_tag
-from .labels import ENTITY_TYPES, LANGUAGE_ALIASES, LANGUAGES, MULTINERD_TAGS, SPACELESS_LANGUAGES
-from .readers import SPLITS, Row
-from .staging import check_output, commit, staged
-from .tokenizer import split_cjk
+from multinerd.data.readers import SPLITS, Row
+from multinerd.data.staging import check_output, commit, staged
+from multinerd.data.tag_repair import TAG_PATTERN, repair_bio, spread_tag
+from multinerd.labels import ENTITY_TYPES, LANGUAGE_ALIASES, LANGUAGES, MULTINERD_TAGS, SPACELESS_LANGUAGES
+from multinerd.pipeline.tokenizer import split_cjk
 
 DOCBIN_ATTRS = ["ORTH", "ENT_IOB", "ENT_TYPE"]
 IOB_CODES = {"I": 1, "O": 2, "B": 3}  # spaCy's ENT_IOB values

@@ -4,7 +4,7 @@
 
 `serve` starts streamlit on this very file (`streamlit run visualize.py -- MODEL`), which draws
 `page`: a text (a sentence in each language to start from), its entities rendered with displaCy
-in each type's colour with their score after the label (`confidence.displacy_data`), a threshold
+in each type's colour with their score after the label (`entity_scores.displacy_data`), a threshold
 slider that hides the entities scored below it, a table of the entities with the other labels the
 pipeline considered for their words, the near misses (one-token entities where it said O), and
 the model's card: its test scores per type and per language (meta.json) and the reliability plot
@@ -28,8 +28,8 @@ from spacy.language import Language
 from spacy.tokens import Doc, Span
 
 from multinerd.cli import pipeline_problem
-from multinerd.confidence import SCORE, displacy_data, scorer_name
 from multinerd.labels import LANGUAGES, SENTENCES
+from multinerd.pipeline.entity_scores import SCORE, displacy_data, scorer_name
 
 HOST = "127.0.0.1"  # never another interface: the page runs any text through the pipeline
 # The longest text run: a 100,000-character paste would take seconds to tag and render a page

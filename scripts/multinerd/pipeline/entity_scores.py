@@ -1,5 +1,5 @@
 """A probability for every entity: the `entity_scores` component, after the entity recognizer
-(`ner`: spaCy's transition-based one, or the BIO tagger of multinerd.bio_tagger).
+(`ner`: spaCy's transition-based one, or the BIO tagger of multinerd.pipeline.bio_tagger).
 
 spaCy's transition-based `ner` decodes greedily, one action per token (B-X, I-X, L-X, U-X or O),
 and keeps no probability. This component replays the `ner`'s own decisions (the BILUO tags of
@@ -119,7 +119,7 @@ class Actions(NamedTuple):
 
 
 class BioTags(NamedTuple):
-    """The class index of each of a BIO tagger's tags (multinerd.bio_tagger), by label.
+    """The class index of each of a BIO tagger's tags (multinerd.pipeline.bio_tagger), by label.
 
     Its scores are one softmax a token, over every tag, so an entity's probability is
     p(B-X at start) * p(I-X) at each of its other tokens * (1 - p(I-X) at the token after it).
