@@ -42,7 +42,7 @@ from multinerd.annotation.engine import (
     write_atomically,
 )
 from multinerd.annotation.inputs import InputError, ReadSettings, find_sources, plan_input
-from multinerd.cli import fail
+from multinerd.cli import Loader, fail, parse_loader
 
 app = typer.Typer(add_completion=False)
 
@@ -50,12 +50,6 @@ app = typer.Typer(add_completion=False)
 class Engine(str, Enum):
     local = "local"
     ray = "ray"
-
-
-class Loader(str, Enum):
-    auto = "auto"  # files if INPUT exists (or looks like a path or glob), else a dataset id
-    files = "files"
-    dataset = "dataset"
 
 
 def print_summary(totals: dict, output: Path) -> None:
@@ -112,7 +106,7 @@ def main(
     format: OutputFormat = typer.Option(OutputFormat.parquet, "--format", help="Part files: parquet or jsonl"),
     text_field: str = typer.Option("text", help="JSONL field / Parquet or dataset column holding the text"),
     id_field: str = typer.Option("id", help="Field holding each text's id; without one: <file>:<line or row>"),
-    loader: Loader = typer.Option(Loader.auto, help="files, dataset (datasets.load_dataset), or auto"),
+    loader: str = typer.Option("auto", help="files, datasets (datasets.load_dataset), or auto"),
     split: str = typer.Option("train", help="Split of a dataset"),
     block_size: int = typer.Option(10_000, min=1, help="Texts per block (one part file each; the unit of resume)"),
     batch_size: int = typer.Option(0, min=0, help="nlp.pipe batch size; 0: the pipeline's own"),
@@ -138,6 +132,7 @@ def main(
     ),
     max_retries: int = typer.Option(3, min=0, help="ray: tries of a block whose actor died, after the first"),
 ):
+    loader = parse_loader(loader)
     if engine == Engine.local and (address or cpus or cpus_per_worker or gpus_per_worker):
         fail(
             "--address, --cpus, --cpus-per-worker and --gpus-per-worker are for --engine ray: add it, or leave them out."
@@ -156,7 +151,7 @@ def main(
         str(code) if code else None, threads or shared_threads, keep_text,
     )  # fmt: skip
     try:
-        sources = find_sources(input, dataset=None if loader == Loader.auto else loader == Loader.dataset, split=split)
+        sources = find_sources(input, dataset=None if loader == Loader.auto else loader == Loader.datasets, split=split)
         plan = plan_input(sources, block_size, skip_invalid)
         check_model(model)
     except (InputError, AnnotateError) as err:

@@ -11,7 +11,7 @@ import numpy
 import srsly
 
 from multinerd.annotation.engine import read_part
-from multinerd.data.corpus import read_docs
+from multinerd.data.docbins import read_docs
 
 ROOT = Path(__file__).resolve().parents[1]
 

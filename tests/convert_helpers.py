@@ -12,7 +12,8 @@ from typing import Iterable, List, Optional, Sequence, Tuple
 from spacy.vocab import Vocab
 from typer.testing import CliRunner
 
-from multinerd.data.corpus import convert, read_docs
+from multinerd.data.corpus import convert
+from multinerd.data.docbins import read_docs
 from multinerd.data.readers import read_files
 
 ROOT = Path(__file__).resolve().parent.parent

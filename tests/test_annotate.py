@@ -333,6 +333,7 @@ def test_an_output_of_something_else_or_in_use_is_refused(annotate_model, small_
         (["--engine", "local", "--address", "auto"], "--engine ray"),
         (["--gpu-id", "0"], "--gpu-id -1"),
         (["--engine", "ray", "--address", "ray://127.0.0.1:10001"], "Ray Job"),
+        (["--loader", "dataset"], "choose auto, files or datasets"),  # convert's spelling, one for both
     ],
 )
 def test_a_wrong_option_fails_in_one_line_naming_the_remedy(annotate_model, small_input, tmp_path, args, gist):
@@ -344,7 +345,7 @@ def test_scores_come_from_a_span_categorizer(sample_corpus, small_input, tmp_pat
     import spacy
     from spacy.training import Example
 
-    from multinerd.data.corpus import read_docs
+    from multinerd.data.docbins import read_docs
 
     nlp = spacy.blank("xx")
     nlp.add_pipe("spancat", config={"spans_key": "sc"})

@@ -13,13 +13,13 @@ from pathlib import Path
 import pytest
 import spacy
 import srsly
-from package_meta import seqeval_performance
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 from visualize_helpers import trained_pipeline
 
 from multinerd.evaluation.seqeval import add_tags, score_tags
 from multinerd.labels import LANGUAGES, SENTENCES
+from multinerd.packaging.meta import seqeval_performance
 from multinerd.visualize.page import MAX_CHARS, PLOT
 
 ROOT = Path(__file__).resolve().parents[1]

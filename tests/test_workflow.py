@@ -17,12 +17,12 @@ from typing import List
 
 import pytest
 import srsly
-from install_package import SENTENCES, venv_python
 from weasel.cli.run import check_rerun, project_run
 from weasel.util import load_project_config
 
-from multinerd.labels import ENTITY_TYPES, LANGUAGES
+from multinerd.labels import ENTITY_TYPES, LANGUAGES, SENTENCES
 from multinerd.packaging.build import wheel_requirements
+from multinerd.packaging.install import venv_python
 
 ROOT = Path(__file__).resolve().parents[1]
 GENERATED = ("corpus", "training", "metrics", "packages", "annotations", "project.lock")
@@ -154,7 +154,7 @@ def test_a_changed_module_really_reruns_its_step(project):
     root = project["root"]
     report = root / "corpus" / "report.json"
     before = report.stat().st_mtime_ns
-    bio = root / "scripts" / "multinerd" / "bio.py"
+    bio = root / "scripts" / "multinerd" / "data" / "tag_repair.py"
     original = bio.read_bytes()
     bio.write_bytes(original + b"\n# changed\n")
     try:
@@ -346,7 +346,7 @@ def test_annotate_on_the_defaults_annotates_the_sample_test_texts(project):
     from annotate_helpers import output_rows
     from spacy.vocab import Vocab
 
-    from multinerd.data.corpus import read_docs
+    from multinerd.data.docbins import read_docs
 
     root = project["root"]
     project_run(root, "annotate", capture=True)

@@ -34,9 +34,8 @@ import srsly
 from spacy.attrs import ENT_IOB, ENT_TYPE, ORTH
 from spacy.pipeline._parser_internals.ner import BiluoPushDown
 from spacy.strings import get_string_id
-from spacy.tokens import Doc, DocBin
+from spacy.tokens import DocBin
 from spacy.tokens._dict_proxies import SpanGroups
-from spacy.vocab import Vocab
 
 from multinerd.data.readers import SPLITS, Row
 from multinerd.data.staging import check_output, commit, staged
@@ -565,9 +564,3 @@ def make_report(stats, filtered, **settings) -> Dict:
         }
     unknown = sorted({lang for by_lang in stats.values() for lang in by_lang if lang != "?" and lang not in LANGUAGES})
     return {**settings, "unknown_languages": unknown, "splits": splits}
-
-
-def read_docs(folder: Path, vocab: Vocab) -> Iterator[Doc]:
-    """The docs of every shard under `folder`, in the order they were written."""
-    for path in sorted(folder.rglob("*.spacy")):
-        yield from DocBin().from_disk(path).get_docs(vocab)
