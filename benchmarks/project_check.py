@@ -11,7 +11,7 @@ from typing import Dict, List, Sequence, Set
 
 from weasel.util import load_project_config
 
-from multinerd.imports import imported_files, registered_by_config
+from multinerd_dev.imports import imported_files, registered_by_config
 
 REPO = Path(__file__).resolve().parent.parent
 
@@ -21,7 +21,7 @@ def command_problems(project: Path, peers: Sequence[Path] = ()) -> Dict[str, Lis
     files it uses that its deps don't name: the scripts and configs its lines name, the project's
     scripts those import or start (`from recipe import`, `"children.py"`), the modules they
     import from other benchmarks' script folders `peers` (searched after the project's own), and
-    the product modules all of these import (multinerd.imports); and the product modules that
+    the product modules all of these import (multinerd_dev.imports); and the product modules that
     the configs it names come from, and, where it loads what another command made, the [nlp] and
     [components] modules of the configs that command trained (or that trained what it loaded)."""
     config = load_project_config(project)

@@ -6,8 +6,8 @@ INPUT: text files (one text a line), JSONL or Parquet (a text field; an id field
 file and line; other fields carried through), DocBins (.spacy), a folder or glob of those, or a
 Hugging Face dataset id (--split, --text-field). OUTPUT: one part file per input block (Parquet
 or JSONL; --docbin adds DocBin shards), written atomically; a rerun resumes where the last one
-stopped (--overwrite starts again). See multinerd.annotate, multinerd.annotate_inputs and
-multinerd.annotate_ray.
+stopped (--overwrite starts again). See multinerd.annotation.engine, multinerd.annotation.inputs and
+multinerd.annotation.ray_engine.
 
 Engines: `local` (default) runs nlp.pipe in this process, or in --workers processes, each with
 the pipeline loaded; `ray` runs a Ray Data pipeline on an embedded Ray (loopback only) or on the
@@ -25,7 +25,7 @@ import typer
 from tqdm import tqdm
 from wasabi import msg
 
-from multinerd.annotate import (
+from multinerd.annotation.engine import (
     MANIFEST,
     AnnotateError,
     BlockAnnotator,
@@ -41,8 +41,8 @@ from multinerd.annotate import (
     pending_blocks,
     write_atomically,
 )
-from multinerd.annotate_inputs import InputError, ReadSettings, find_sources, plan_input
-from multinerd.cli import fail
+from multinerd.annotation.inputs import InputError, ReadSettings, find_sources, plan_input
+from multinerd.cli import Loader, fail, parse_loader
 
 app = typer.Typer(add_completion=False)
 
@@ -50,12 +50,6 @@ app = typer.Typer(add_completion=False)
 class Engine(str, Enum):
     local = "local"
     ray = "ray"
-
-
-class Loader(str, Enum):
-    auto = "auto"  # files if INPUT exists (or looks like a path or glob), else a dataset id
-    files = "files"
-    dataset = "dataset"
 
 
 def print_summary(totals: dict, output: Path) -> None:
@@ -112,7 +106,7 @@ def main(
     format: OutputFormat = typer.Option(OutputFormat.parquet, "--format", help="Part files: parquet or jsonl"),
     text_field: str = typer.Option("text", help="JSONL field / Parquet or dataset column holding the text"),
     id_field: str = typer.Option("id", help="Field holding each text's id; without one: <file>:<line or row>"),
-    loader: Loader = typer.Option(Loader.auto, help="files, dataset (datasets.load_dataset), or auto"),
+    loader: str = typer.Option("auto", help="files, datasets (datasets.load_dataset), or auto"),
     split: str = typer.Option("train", help="Split of a dataset"),
     block_size: int = typer.Option(10_000, min=1, help="Texts per block (one part file each; the unit of resume)"),
     batch_size: int = typer.Option(0, min=0, help="nlp.pipe batch size; 0: the pipeline's own"),
@@ -138,6 +132,7 @@ def main(
     ),
     max_retries: int = typer.Option(3, min=0, help="ray: tries of a block whose actor died, after the first"),
 ):
+    loader = parse_loader(loader)
     if engine == Engine.local and (address or cpus or cpus_per_worker or gpus_per_worker):
         fail(
             "--address, --cpus, --cpus-per-worker and --gpus-per-worker are for --engine ray: add it, or leave them out."
@@ -156,7 +151,7 @@ def main(
         str(code) if code else None, threads or shared_threads, keep_text,
     )  # fmt: skip
     try:
-        sources = find_sources(input, dataset=None if loader == Loader.auto else loader == Loader.dataset, split=split)
+        sources = find_sources(input, dataset=None if loader == Loader.auto else loader == Loader.datasets, split=split)
         plan = plan_input(sources, block_size, skip_invalid)
         check_model(model)
     except (InputError, AnnotateError) as err:
@@ -199,7 +194,7 @@ def main(
 
 def ray_results(pending, options, workers, address, cpus, cpus_per_worker, gpus, max_retries) -> Iterator[BlockResult]:
     """The Ray engine's results, in a Ray session for the run (imported only for this engine)."""
-    from multinerd.annotate_ray import annotate_with_ray, ray_session
+    from multinerd.annotation.ray_engine import annotate_with_ray, ray_session
 
     with ray_session(address, cpus or None):
         yield from annotate_with_ray(pending, options, workers, cpus_per_worker, gpus, max_retries)

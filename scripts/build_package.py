@@ -1,7 +1,9 @@
-"""Build the sdist and wheel of a package folder that `spacy package --build none` wrote, requiring
-public distributions only (not this project's own, which the package doesn't need).
+"""Package a trained pipeline prepared by scripts/package_meta.py: `spacy package` with the
+code that ships inside the model (every module of multinerd/pipeline/), then the sdist and wheel,
+requiring public distributions only (not this project's own, which the package doesn't need;
+multinerd.packaging.build).
 
-    python scripts/build_package.py packages/xx_multinerd-0.1.0 --build sdist,wheel
+    python scripts/build_package.py packages/model packages --name multinerd --version 0.1.0 --build sdist,wheel
 """
 
 import sys
@@ -11,27 +13,32 @@ import typer
 from wasabi import msg
 
 from multinerd.cli import fail
-from multinerd.packaging import FORMATS, BuildError, build_package, wheel_requirements
+from multinerd.packaging.build import FORMATS, BuildError, package_model, wheel_requirements
 
 app = typer.Typer(add_completion=False)
 
 
 @app.command()
 def main(
-    folder: Path = typer.Argument(..., help="Package folder spacy package wrote, e.g. packages/xx_multinerd-0.1.0"),
+    model: Path = typer.Argument(..., help="Pipeline scripts/package_meta.py prepared, e.g. packages/model"),
+    output: Path = typer.Argument(..., help="Where the package folder goes, e.g. packages"),
+    name: str = typer.Option("multinerd", help="Package name without the language (spaCy adds xx_)"),
+    version: str = typer.Option("0.1.0", help="Package version"),
     build: str = typer.Option("sdist,wheel", help="What to build: sdist, wheel, or both comma-separated"),
 ):
     formats = [fmt.strip() for fmt in build.split(",") if fmt.strip()]
     if not formats or set(formats) - set(FORMATS):
         fail(f"--build {build!r}: choose sdist, wheel or sdist,wheel.")
-    if not (folder / "setup.py").is_file() or not (folder / "meta.json").is_file():
-        fail(f"{folder} is no package folder (no setup.py and meta.json): run `spacy package ... --build none` first.")
+    if not (model / "config.cfg").is_file() or not (model / "meta.json").is_file():
+        fail(
+            f"{model} is no pipeline (no config.cfg and meta.json): run scripts/package_meta.py (spacy package's input) first."
+        )
     try:
-        built = build_package(folder, formats)
+        built = package_model(model, output, name, version, formats)
     except BuildError as err:
         sys.stderr.write(str(err))
         fail(
-            f"Building {folder} failed (python -m build's output above): check that setuptools and build are installed."
+            f"Building {output} failed (python -m build's output above): check that setuptools and build are installed."
         )
     for path in built:
         requires = ", ".join(wheel_requirements(path)) if path.suffix == ".whl" else None

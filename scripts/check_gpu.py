@@ -6,7 +6,7 @@ import typer
 from wasabi import msg
 
 from multinerd.cli import fail
-from multinerd.gpu import GPUUnavailable, gpu_report
+from multinerd.training.gpu import GPUUnavailable, gpu_report
 
 app = typer.Typer(add_completion=False)
 

@@ -1,12 +1,11 @@
 """Convert a NER dataset into the sharded DocBin corpus that training reads.
 
 SOURCE is a Hugging Face dataset id (Babelscape/multinerd), a folder or file of JSONL/Parquet rows
-in MultiNERD's shape, or MultiNERD/WikiNEuRal TSV files. See `multinerd.corpus` for the layout.
+in MultiNERD's shape, or MultiNERD/WikiNEuRal TSV files. See `multinerd.data.corpus` for the layout.
 """
 
 import errno
 import sys
-from enum import Enum
 from pathlib import Path
 from typing import List, Optional
 
@@ -16,19 +15,13 @@ from spacy.cli._util import string_to_list
 from tqdm import tqdm
 from wasabi import msg
 
-from multinerd.cli import fail
-from multinerd.corpus import InvalidRow, NoTrainingSentences, convert
+from multinerd.cli import Loader, fail, parse_loader
+from multinerd.data.corpus import InvalidRow, NoTrainingSentences, convert
+from multinerd.data.readers import SPLITS, SourceError, is_local, read_files, read_hub
+from multinerd.data.staging import OutputError
 from multinerd.labels import ENTITY_TYPES
-from multinerd.readers import SPLITS, SourceError, is_local, read_files, read_hub
-from multinerd.staging import OutputError
 
 app = typer.Typer(add_completion=False)
-
-
-class Loader(str, Enum):
-    auto = "auto"  # files if SOURCE exists (or looks like a path), else datasets
-    files = "files"
-    datasets = "datasets"
 
 
 def parse_langs(langs: str) -> Optional[List[str]]:
@@ -107,8 +100,8 @@ def main(
     lang: Optional[str] = typer.Option(
         None, help="Language of rows that name none (TSV files); default: from the path, e.g. ru/ or _ru"
     ),
-    loader: Loader = typer.Option(
-        Loader.auto, help="files, datasets (datasets.load_dataset), or auto: files if SOURCE exists, else datasets"
+    loader: str = typer.Option(
+        "auto", help="files, datasets (datasets.load_dataset), or auto: files if SOURCE exists, else datasets"
     ),
     shard_size: int = typer.Option(10_000, min=1, help="Docs per shard"),
     seed: int = typer.Option(0, help="Seed of the training split's shuffle and the dev sample"),
@@ -126,6 +119,7 @@ def main(
         False, "--allow-no-train", help="Convert evaluation data only: no training sentences is not an error"
     ),
 ):
+    loader = parse_loader(loader)
     use_files = loader == Loader.files or (loader == Loader.auto and is_local(source))
     rows = read_files(Path(source), lang) if use_files else read_hub(source, lang)
     # A local folder read through datasets is an input too.

@@ -1,153 +1,19 @@
-"""Score a trained pipeline on the test split with seqeval, word by word, as the Hugging Face
-token-classification recipe scores MultiNERD: precision, recall, F1 and accuracy overall, per
-entity type and per language, in seqeval's default and strict (IOB2) modes.
+"""Score a trained pipeline on the test split: seqeval word by word (overall, per type, per
+language, default and strict mode), the entity scores' reliability, spacy evaluate's scores, and
+the training's learning curve (multinerd.evaluation.evaluate says what is written where).
 
-The pipeline tags Docs built from the gold words, so its tokenization is the gold's. Docs
-stream shard by shard and only their tag sequences are kept. Writes OUTPUT_DIR/seqeval.json
-(schema: `multinerd.scoring.score_tags`, plus "model" and "corpus") and OUTPUT_DIR/seqeval.md;
-then, in the same process, spaCy's own evaluation (`spacy evaluate`'s function, exact entity
-spans on the raw text) into OUTPUT_DIR/scores.json, as `spacy evaluate --output` writes it.
-
-A pipeline with an entity scorer (multinerd.confidence) is also scored on how far its entity
-scores can be trusted (multinerd.reliability): OUTPUT_DIR/confidence.json and confidence.md
-(reliability table, expected calibration error, precision and recall at thresholds), and the
-plots reliability.png and precision_recall.png. With --training-log, the training's learning
-curve (multinerd.learning_curve) goes to OUTPUT_DIR/training.png.
+    python scripts/evaluate.py training/cnn/model-calibrated corpus/test metrics/cnn --training-log training/cnn/log.jsonl
 """
 
-import sys
-import time
 from pathlib import Path
-from typing import Dict, Iterable, Iterator, List, Optional, Tuple
+from typing import Optional
 
-import spacy
-import srsly
 import typer
-from spacy.cli.evaluate import evaluate as spacy_evaluate
-from spacy.language import Language
-from spacy.tokens import Doc
-from tqdm import tqdm
-from wasabi import msg
 
-from multinerd.cli import ENTITY_FACTORIES, fail, pipeline_problem
-from multinerd.confidence import scorer_name
-from multinerd.corpus import read_docs
-from multinerd.gpu import GPUUnavailable, require_gpu, use_gpu_annotation_settings
-from multinerd.learning_curve import plot_learning_curve, read_log
-from multinerd.reliability import Outcome, confidence_report, entity_outcomes
-from multinerd.reliability import render_markdown as render_confidence
-from multinerd.scoring import MODES, Sequences, Tags, add_tags, doc_tags, render_markdown, score_tags, unannotated
+from multinerd.cli import fail
+from multinerd.evaluation.evaluate import EvaluateError, evaluate_pipeline
 
 app = typer.Typer(add_completion=False)
-
-
-def language_folders(test_dir: Path) -> List[Tuple[str, Path]]:
-    """(language, folder) of each subfolder holding shards; a folder of shards without
-    language subfolders is one group named after the folder."""
-    folders = [
-        (path.name, path)
-        for path in sorted(test_dir.iterdir())
-        if path.is_dir() and next(path.rglob("*.spacy"), None) is not None
-    ]
-    if not folders and next(test_dir.glob("*.spacy"), None) is not None:
-        folders = [(test_dir.name, test_dir)]
-    return folders
-
-
-def predict_tags(
-    nlp: Language, gold_docs: Iterable[Doc], batch_size: Optional[int] = None
-) -> Iterator[Tuple[Tags, Tags, Optional[List[Outcome]], int]]:
-    """(gold tags, predicted tags, outcomes, gold entities) of each gold doc, streaming: the
-    pipeline tags a Doc made of the gold words and spaces, so both sides have the same tokens.
-    Outcomes: (score, correct) of each predicted entity if the pipeline scores them, else None."""
-    scored = scorer_name(nlp) is not None
-    inputs = ((unannotated(nlp.vocab, gold), gold) for gold in gold_docs)
-    for predicted, gold in nlp.pipe(inputs, batch_size=batch_size, as_tuples=True):
-        gold_ents = {(ent.start, ent.end, ent.label_) for ent in gold.ents}
-        outcomes = entity_outcomes(gold_ents, predicted.ents) if scored else None
-        yield doc_tags(gold), doc_tags(predicted), outcomes, len(gold_ents)
-
-
-def evaluate(
-    nlp: Language, test_dir: Path, batch_size: Optional[int] = None, progress: bool = True
-) -> Tuple[Dict, Optional[Dict]]:
-    """Scores of `nlp` on the language folders under `test_dir` (see `multinerd.scoring`), and
-    the report on its entity scores (`multinerd.reliability.confidence_report`; None for a
-    pipeline without an entity scorer). Raises ValueError if there is nothing to score."""
-    by_lang: Dict[str, Sequences] = {}
-    outcomes: List[Outcome] = []
-    n_gold = 0
-    for lang, folder in language_folders(test_dir):
-        scored = predict_tags(nlp, read_docs(folder, nlp.vocab), batch_size)
-        if progress:  # counts sentences as they are scored, and shows each language's total when done
-            scored = tqdm(scored, desc=f"evaluating {lang}", unit=" sent", mininterval=1.0, file=sys.stderr)
-        for gold_tags, predicted_tags, doc_outcomes, doc_gold in scored:
-            add_tags(by_lang, lang, gold_tags, predicted_tags)
-            outcomes.extend(doc_outcomes or [])
-            n_gold += doc_gold
-    scores = score_tags(by_lang)
-    return scores, confidence_report(outcomes, n_gold) if scorer_name(nlp) is not None else None
-
-
-def plot_confidence(report: Dict, output_dir: Path) -> List[Path]:
-    """The reliability curve and the precision-recall curve, as PNG files in `output_dir`."""
-    import matplotlib
-
-    matplotlib.use("Agg")  # files only, no display
-    from matplotlib import pyplot as plt
-
-    rows = [row for row in report["reliability"] if row["entities"]]
-    fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=100)
-    ax.plot([0, 1], [0, 1], linestyle=":", color="grey", label="perfectly calibrated")
-    ax.plot([r["mean_score"] for r in rows], [r["accuracy"] for r in rows], marker="o", label="this pipeline")
-    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="entity score (bin mean)", ylabel="share correct",
-           title=f"Reliability (ECE {report['ece']:.3f}, {report['entities']:,} entities)")  # fmt: skip
-    ax.legend(loc="upper left")
-    fig.tight_layout()
-    paths = [output_dir / "reliability.png", output_dir / "precision_recall.png"]
-    fig.savefig(paths[0])
-    plt.close(fig)
-    curve = [point for point in report["curve"] if point["entities"]]
-    fig, ax = plt.subplots(figsize=(4.5, 4.5), dpi=100)
-    ax.plot([p["recall"] for p in curve], [p["precision"] for p in curve], label="score thresholds 0-1")
-    for point in report["thresholds"]:
-        ax.scatter(point["recall"], point["precision"], zorder=3)
-        ax.annotate(
-            f"{point['threshold']:.1f}",
-            (point["recall"], point["precision"]),
-            textcoords="offset points",
-            xytext=(4, 4),
-        )
-    ax.set(xlim=(0, 1), ylim=(0, 1), xlabel="recall", ylabel="precision", title="Precision and recall by threshold")
-    ax.legend(loc="lower left")
-    fig.tight_layout()
-    fig.savefig(paths[1])
-    plt.close(fig)
-    return paths
-
-
-def load_pipeline(model: str, gpu_id: int) -> Language:
-    problem = pipeline_problem(model)
-    if problem is not None:
-        fail(problem)
-    if gpu_id >= 0:
-        try:
-            require_gpu(gpu_id)
-        except GPUUnavailable as err:
-            fail(str(err))
-    try:
-        nlp = spacy.load(model)
-    except Exception as err:
-        fail(f"Can't load the pipeline {model}: {err}")
-    if gpu_id >= 0:
-        use_gpu_annotation_settings(nlp)
-    factories = {nlp.get_pipe_meta(name).factory for name in nlp.pipe_names}
-    if not factories & set(ENTITY_FACTORIES):
-        msg.warn(
-            f"{model} has no entity recognizer (pipes: {', '.join(nlp.pipe_names) or 'none'}): "
-            "every word will be predicted O."
-        )
-    return nlp
 
 
 @app.command()
@@ -164,51 +30,10 @@ def main(
         None, help="The training's log (training/cnn/log.jsonl): its learning curve goes to OUTPUT_DIR/training.png"
     ),
 ):
-    if training_log is not None and not training_log.is_file():
-        fail(f"No training log at {training_log}: train with `spacy project run train` (scripts/train.py writes it).")
-    if not test_dir.is_dir():
-        fail(f"No test corpus at {test_dir}: run `spacy project run convert` first.")
-    if not language_folders(test_dir):
-        fail(
-            f"No .spacy shards under {test_dir}: run `spacy project run convert` first "
-            "(or check that the dataset has a test split for the chosen languages)."
-        )
-    nlp = load_pipeline(model, gpu_id)
-    start = time.perf_counter()
     try:
-        scores, confidence = evaluate(nlp, test_dir, batch_size or None)
-    except ValueError as err:
-        fail(
-            f"Nothing scored in {test_dir} ({err}): run `spacy project run convert` first "
-            "(or check that the dataset has a test split for the chosen languages)."
-        )
-    seconds = time.perf_counter() - start
-    scores = {"model": model, "corpus": str(test_dir), **scores}
-    output_dir.mkdir(parents=True, exist_ok=True)
-    srsly.write_json(output_dir / "seqeval.json", scores)
-    markdown = render_markdown(scores)
-    (output_dir / "seqeval.md").write_text(markdown, encoding="utf8")
-    print(markdown)
-    if confidence is not None:
-        srsly.write_json(output_dir / "confidence.json", confidence)
-        confidence_md = render_confidence(confidence)
-        (output_dir / "confidence.md").write_text(confidence_md, encoding="utf8")
-        print(confidence_md)
-        plots = plot_confidence(confidence, output_dir)
-        msg.good(
-            f"Entity scores: ECE {confidence['ece']:.4f}; wrote confidence.json, confidence.md, {', '.join(p.name for p in plots)}"
-        )
-    f1s = ", ".join(f"{mode} {100 * scores[mode]['overall']['f1']:.2f}" for mode in MODES)
-    msg.good(
-        f"F1 {f1s} on {scores['sentences']:,} sentences ({scores['tokens'] / max(seconds, 1e-9):,.0f} words/s); "
-        f"wrote {output_dir / 'seqeval.json'} and {output_dir / 'seqeval.md'}"
-    )
-    if training_log is not None:
-        curve = plot_learning_curve(read_log(training_log), output_dir / "training.png")
-        msg.good(f"Learning curve of {training_log}: {curve}")
-    if spacy_scores:
-        del nlp  # spacy evaluate loads its own copy: one at a time in memory
-        spacy_evaluate(model, test_dir, output=output_dir / "scores.json", use_gpu=gpu_id, silent=False)
+        evaluate_pipeline(model, test_dir, output_dir, gpu_id, batch_size, spacy_scores, training_log)
+    except EvaluateError as err:
+        fail(str(err))
 
 
 if __name__ == "__main__":

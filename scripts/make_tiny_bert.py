@@ -12,7 +12,7 @@ from pathlib import Path
 import typer
 from wasabi import msg
 
-from multinerd.tiny_bert import make_tiny_bert
+from multinerd_dev.tiny_bert import make_tiny_bert
 
 
 def main(

@@ -13,10 +13,10 @@ import typer
 from spacy.cli._util import parse_config_overrides
 from wasabi import msg
 
-from multinerd.checkpoint import ResumeRefused
 from multinerd.cli import fail
-from multinerd.gpu import GPUUnavailable
-from multinerd.training import NoTrainingData, TransformerUnavailable, train_pipeline
+from multinerd.training.checkpoint import ResumeRefused
+from multinerd.training.gpu import GPUUnavailable
+from multinerd.training.run import NoTrainingData, TransformerUnavailable, train_pipeline
 
 app = typer.Typer(add_completion=False)
 

@@ -1,4 +1,4 @@
-"""Try a pipeline in a browser: a page served on 127.0.0.1 (multinerd.visualize).
+"""Try a pipeline in a browser: a page served on 127.0.0.1 (multinerd.visualize.page).
 
     python scripts/visualize.py xx_multinerd --port 8501
 
@@ -11,7 +11,7 @@ type and per language, the reliability plot). Ctrl+C stops it.
 import typer
 
 from multinerd.cli import fail
-from multinerd.visualize import HOST, VisualizeError, serve
+from multinerd.visualize.page import HOST, VisualizeError, serve
 
 app = typer.Typer(add_completion=False)
 

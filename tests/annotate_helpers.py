@@ -10,8 +10,8 @@ from typing import Dict, List
 import numpy
 import srsly
 
-from multinerd.annotate import read_part
-from multinerd.corpus import read_docs
+from multinerd.annotation.engine import read_part
+from multinerd.data.docbins import read_docs
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -17,7 +17,7 @@ SAMPLE = ROOT / "assets" / "multinerd_sample"
 @pytest.fixture(scope="session")
 def tiny_bert(tmp_path_factory) -> Path:
     """A tiny random BERT (seeded) with a WordPiece vocabulary from the sample: the trf code path, offline."""
-    from multinerd.tiny_bert import make_tiny_bert
+    from multinerd_dev.tiny_bert import make_tiny_bert
 
     return make_tiny_bert(SAMPLE, tmp_path_factory.mktemp("tiny-bert") / "model")
 
@@ -25,8 +25,8 @@ def tiny_bert(tmp_path_factory) -> Path:
 @pytest.fixture(scope="session")
 def sample_corpus(tmp_path_factory) -> Path:
     """The bundled sample, converted as `spacy project run convert` converts it. Read only."""
-    from multinerd.corpus import convert
-    from multinerd.readers import read_files
+    from multinerd.data.corpus import convert
+    from multinerd.data.readers import read_files
 
     corpus = tmp_path_factory.mktemp("sample") / "corpus"
     convert(read_files(SAMPLE), corpus, n_buckets=4, dev_sample_size=20)

@@ -12,8 +12,9 @@ from typing import Iterable, List, Optional, Sequence, Tuple
 from spacy.vocab import Vocab
 from typer.testing import CliRunner
 
-from multinerd.corpus import convert, read_docs
-from multinerd.readers import read_files
+from multinerd.data.corpus import convert
+from multinerd.data.docbins import read_docs
+from multinerd.data.readers import read_files
 
 ROOT = Path(__file__).resolve().parent.parent
 SAMPLE = ROOT / "assets" / "multinerd_sample"

@@ -24,8 +24,8 @@ from hypothesis import given, settings
 from hypothesis import strategies as st
 from typer.testing import CliRunner
 
-from multinerd.annotate import LOCK, MANIFEST, BlockAnnotator, Options
-from multinerd.annotate_inputs import InputError, ReadSettings, find_sources, plan_input, read_block
+from multinerd.annotation.engine import LOCK, MANIFEST, BlockAnnotator, Options
+from multinerd.annotation.inputs import InputError, ReadSettings, find_sources, plan_input, read_block
 
 
 @pytest.fixture(scope="module")
@@ -333,6 +333,7 @@ def test_an_output_of_something_else_or_in_use_is_refused(annotate_model, small_
         (["--engine", "local", "--address", "auto"], "--engine ray"),
         (["--gpu-id", "0"], "--gpu-id -1"),
         (["--engine", "ray", "--address", "ray://127.0.0.1:10001"], "Ray Job"),
+        (["--loader", "dataset"], "choose auto, files or datasets"),  # convert's spelling, one for both
     ],
 )
 def test_a_wrong_option_fails_in_one_line_naming_the_remedy(annotate_model, small_input, tmp_path, args, gist):
@@ -344,7 +345,7 @@ def test_scores_come_from_a_span_categorizer(sample_corpus, small_input, tmp_pat
     import spacy
     from spacy.training import Example
 
-    from multinerd.corpus import read_docs
+    from multinerd.data.docbins import read_docs
 
     nlp = spacy.blank("xx")
     nlp.add_pipe("spancat", config={"spans_key": "sc"})
@@ -422,12 +423,12 @@ def test_the_bar_ends_full_and_starts_after_loading_and_the_summary_counts_rows(
 ):
     import time
 
-    import multinerd.annotate
+    import multinerd.annotation.engine
 
     loaded = []
-    load = multinerd.annotate.load_for_annotation
+    load = multinerd.annotation.engine.load_for_annotation
     monkeypatch.setattr(
-        multinerd.annotate, "load_for_annotation", lambda model: [load(model), loaded.append(time.time())][0]
+        multinerd.annotation.engine, "load_for_annotation", lambda model: [load(model), loaded.append(time.time())][0]
     )
     path = tmp_path / "in.jsonl"
     path.write_text('{"text": "Paris"}\n\n{"body": "Rome"}\n   \n{"text": "Oslo"}\n', "utf8")
@@ -440,7 +441,7 @@ def test_the_bar_ends_full_and_starts_after_loading_and_the_summary_counts_rows(
 
 
 def test_a_resume_with_nothing_to_do_loads_no_pipeline(annotate_model, small_input, tmp_path, monkeypatch):
-    import multinerd.annotate
+    import multinerd.annotation.engine
 
     args = [small_input, tmp_path / "out", "--model", annotate_model, "--block-size", 10]
     assert run(*args).exit_code == 0
@@ -448,7 +449,7 @@ def test_a_resume_with_nothing_to_do_loads_no_pipeline(annotate_model, small_inp
     def no_loading(options):
         raise AssertionError("loaded a pipeline with nothing to annotate")
 
-    monkeypatch.setattr(multinerd.annotate, "load_pipeline", no_loading)
+    monkeypatch.setattr(multinerd.annotation.engine, "load_pipeline", no_loading)
     result = run(*args)
     assert result.exit_code == 0, result.output
     assert srsly.read_json(tmp_path / "out" / MANIFEST)["last_run"]["blocks_already_done"] == 4

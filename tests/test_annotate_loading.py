@@ -1,4 +1,4 @@
-"""multinerd.annotate_loading: a trf pipeline loaded with its transformer's weights memory-mapped
+"""multinerd.annotation.mapped_loading: a trf pipeline loaded with its transformer's weights memory-mapped
 annotates exactly as `spacy.load`'s, and its weights are the mapped file's pages; the msgpack
 walker reads what srsly writes, leaving large values in the file."""
 
@@ -12,7 +12,7 @@ from annotate_helpers import initialised_pipeline, sample_test_texts
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from multinerd.annotate_loading import Region, load_for_annotation, read_msgpack
+from multinerd.annotation.mapped_loading import Region, load_for_annotation, read_msgpack
 
 
 @pytest.fixture(scope="module")

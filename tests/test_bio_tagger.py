@@ -1,7 +1,6 @@
-"""The BIO entity tagger (multinerd.bio_tagger): its decoding to well-formed BIO, its gold from the
+"""The BIO entity tagger (multinerd.pipeline.bio_tagger): its decoding to well-formed BIO, its gold from the
 reference's entities, and a small pipeline that learns a few sentences, saves and loads."""
 
-import importlib.util
 import json
 from pathlib import Path
 
@@ -11,7 +10,7 @@ import spacy
 from spacy.tokens import Doc, Span
 from spacy.training import Example
 
-from multinerd.bio_tagger import (
+from multinerd.pipeline.bio_tagger import (
     FACTORY,
     allowed_transitions,
     best_bio_path,
@@ -29,7 +28,7 @@ LABELS = bio_labels(["PER", "LOC"])
 def test_the_scripts_know_the_tagger_sets_the_entities():
     """evaluate and annotate check for an entity recognizer: the trf pipeline's tagger is one (evaluate
     warned "has no entity recognizer ... every word will be predicted O" on it)."""
-    from multinerd.cli import ENTITY_FACTORIES
+    from multinerd.loading import ENTITY_FACTORIES
 
     assert FACTORY in ENTITY_FACTORIES
 
@@ -124,10 +123,9 @@ def test_initializes_from_the_converters_label_data():
 
 
 def scored_tagger():
-    """scripts/calibrate.py, and a tagger pipeline with an entity scorer, initialized on gold_examples."""
-    spec = importlib.util.spec_from_file_location("multinerd_calibrate_cli", ROOT / "scripts" / "calibrate.py")
-    calibrate = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(calibrate)
+    """multinerd.evaluation.calibration, and a tagger pipeline with entity scores, initialized on gold_examples."""
+    from multinerd.evaluation import calibration as calibrate
+
     nlp = tagger_pipeline()
     nlp.add_pipe("xx_multinerd_entity_scores", config={"ner": "ner"})
     examples = gold_examples(nlp)
@@ -135,7 +133,7 @@ def scored_tagger():
 
 
 def test_entity_scores_after_the_tagger():
-    """The entity scorer (multinerd.confidence) reads the tagger's softmax; calibration fits on it."""
+    """The entity scores component (multinerd.pipeline.entity_scores) reads the tagger's softmax; calibration fits on it."""
     calibrate, nlp, examples, optimizer = scored_tagger()
     for _ in range(60):
         nlp.update(examples, sgd=optimizer)
@@ -150,10 +148,11 @@ def test_entity_scores_after_the_tagger():
 def test_calibrate_a_pipeline_that_finds_no_entity(tmp_path):
     """A pipeline too briefly trained to find any dev entity is a valid, bad model: calibrate keeps
     its scores as they are (identity), says so on one line and exits 0, so the workflow goes on."""
+    from script_helpers import load_script
     from spacy.tokens import DocBin
     from typer.testing import CliRunner
 
-    calibrate, nlp, examples, optimizer = scored_tagger()
+    _, nlp, examples, optimizer = scored_tagger()
     # Taught that nothing is an entity: it finds none in the dev docs, which have some.
     words = [[token.text for token in example.reference] for example in examples]
     nothing = [
@@ -166,7 +165,7 @@ def test_calibrate_a_pipeline_that_finds_no_entity(tmp_path):
     (tmp_path / "dev").mkdir()
     DocBin(docs=[example.reference for example in examples]).to_disk(tmp_path / "dev" / "000.spacy")
     args = [str(tmp_path / "model"), str(tmp_path / "dev"), str(tmp_path / "out"), "--metrics", str(tmp_path / "m")]
-    result = CliRunner().invoke(calibrate.app, args)
+    result = CliRunner().invoke(load_script("calibrate").app, args)
     assert result.exit_code == 0, result.output
     assert "found no entity" in result.output and "uncalibrated" in result.output
     fitted = json.loads((tmp_path / "m" / "calibration.json").read_text())

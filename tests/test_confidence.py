@@ -1,8 +1,7 @@
-"""Entity scores: the entity_scores component (multinerd.confidence) on a cnn pipeline trained for a
-few steps on the sample, the reliability figures and the calibration (multinerd.reliability), and
+"""Entity scores: the entity_scores component (multinerd.pipeline.entity_scores) on a cnn pipeline trained for a
+few steps on the sample, the reliability figures and the calibration (multinerd.evaluation.reliability), and
 scripts/calibrate.py and scripts/evaluate.py's entity-score outputs."""
 
-import importlib.util
 import json
 import math
 import random
@@ -11,13 +10,23 @@ from pathlib import Path
 import numpy
 import pytest
 import spacy
+from script_helpers import load_script
 from spacy import displacy
 from spacy.training import Example
 from spacy.util import load_config, minibatch
 from typer.testing import CliRunner
 
-from multinerd.colors import ENTITY_COLORS
-from multinerd.confidence import (
+from multinerd.data.docbins import read_docs
+from multinerd.evaluation.calibration import fit_calibration, fit_platt, outcomes_at, report_calibration
+from multinerd.evaluation.reliability import (
+    THRESHOLDS,
+    confidence_report,
+    expected_calibration_error,
+    precision_recall_at,
+    reliability_table,
+)
+from multinerd.pipeline.colors import ENTITY_COLORS
+from multinerd.pipeline.entity_scores import (
     ALTERNATIVES_THRESHOLD,
     FACTORY,
     IDENTITY,
@@ -29,32 +38,14 @@ from multinerd.confidence import (
     entity_scores,
     logit,
 )
-from multinerd.corpus import read_docs
-from multinerd.reliability import (
-    THRESHOLDS,
-    confidence_report,
-    expected_calibration_error,
-    fit_calibration,
-    fit_platt,
-    outcomes_at,
-    precision_recall_at,
-    reliability_table,
-)
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN_STEPS = 120
 
 
-def load_script(name: str):
-    spec = importlib.util.spec_from_file_location(f"multinerd_{name}_cli", ROOT / "scripts" / f"{name}.py")
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 @pytest.fixture(scope="module")
 def trained(sample_corpus, tmp_path_factory) -> Path:
-    """configs/cnn.cfg (with its entity scorer) trained for a few steps on the sample, saved."""
+    """configs/cnn.cfg (with its entity scores component) trained for a few steps on the sample, saved."""
     config = load_config(
         ROOT / "configs" / "cnn.cfg", overrides={"paths.labels": str(sample_corpus / "labels" / "ner.json")}
     )
@@ -286,7 +277,7 @@ def test_calibrate_and_evaluate_write_the_figures(trained, sample_corpus, tmp_pa
     assert f"{report['ece']:.4f}" in (metrics / "confidence.md").read_text()
 
 
-def test_calibrate_without_a_scorer_fails_on_one_line(sample_corpus, tmp_path):
+def test_calibrate_without_entity_scores_fails_on_one_line(sample_corpus, tmp_path):
     nlp = spacy.blank("xx")
     nlp.add_pipe("ner").add_label("PER")
     nlp.initialize()
@@ -310,11 +301,10 @@ def test_calibrate_without_a_scorer_fails_on_one_line(sample_corpus, tmp_path):
 def test_calibrate_warns_when_the_dev_ece_gets_worse(capsys, tmp_path):
     """The fit minimises the log loss and can leave the ECE slightly worse (0.1121 -> 0.1129 seen):
     a warning, not a green check."""
-    calibrate = load_script("calibrate")
     calibration = {"temperature": 1.5, "slope": 0.9, "bias": 0.1}
     for before, after, mark in ((0.1121, 0.1129, "⚠"), (0.1129, 0.1121, "✔")):
         fitted = {"calibration": calibration, "entities": 40, "gold": 50, "ece_before": before, "ece_after": after}
-        calibrate.report_calibration(fitted, tmp_path / "dev", tmp_path / "out")
+        report_calibration(fitted, tmp_path / "dev", tmp_path / "out")
         out = capsys.readouterr().out
         assert mark in out and f"ECE {before:.4f} -> {after:.4f}" in out
         assert ("got worse" in out) == (after > before)

@@ -1,4 +1,4 @@
-"""The converter (multinerd.corpus.convert): labels, language filter, BIO repair, the report, Chinese,
+"""The converter (multinerd.data.corpus.convert): labels, language filter, BIO repair, the report, Chinese,
 sharding, shuffling, the dev sample and the atomic write."""
 
 import json
@@ -10,10 +10,10 @@ from convert_helpers import SAMPLE, convert_source, docs, jsonl_rows, summary, w
 from spacy.tokens import DocBin
 from spacy.training import Example
 
-import multinerd.corpus
-from multinerd.corpus import InvalidRow, convert
+import multinerd.data.corpus
+from multinerd.data.corpus import InvalidRow, convert
+from multinerd.data.readers import Row, SourceError
 from multinerd.labels import ENTITY_TYPES, LANGUAGES, MULTINERD_TAGS, TAG_IDS
-from multinerd.readers import Row, SourceError
 
 # MultiNERD's id -> tag map, as on its dataset card (Babelscape/multinerd).
 MULTINERD_ID2TAG = {
@@ -415,7 +415,7 @@ def test_a_failing_write_leaves_the_previous_corpus_untouched(tmp_path, previous
     corpus, before = previous_corpus
     write_jsonl(tmp_path / "more" / "train" / "train_fr.jsonl", rows_for("fr", 40))
     write_jsonl(tmp_path / "more" / "test" / "test_fr.jsonl", rows_for("fr", 40))
-    real, calls = multinerd.corpus.write_docbin, []
+    real, calls = multinerd.data.corpus.write_docbin, []
 
     def failing(docbin, path):
         calls.append(path)
@@ -424,7 +424,7 @@ def test_a_failing_write_leaves_the_previous_corpus_untouched(tmp_path, previous
             raise OSError(28, "No space left on device")
         real(docbin, path)
 
-    monkeypatch.setattr(multinerd.corpus, "write_docbin", failing)
+    monkeypatch.setattr(multinerd.data.corpus, "write_docbin", failing)
     with pytest.raises(OSError, match="No space left"):
         convert_source(tmp_path / "more", corpus, shard_size=5)
     assert len(calls) == 4
@@ -492,21 +492,21 @@ def test_rows_of_an_iterable_need_not_come_from_files(tmp_path):
 )
 def test_tags_that_only_look_like_ids_are_refused(tags, says):
     with pytest.raises(InvalidRow, match=says):
-        multinerd.corpus.RowValidator()(Row(["a", "b"], tags, "en", "train", "x.jsonl:1"))
+        multinerd.data.corpus.RowValidator()(Row(["a", "b"], tags, "en", "train", "x.jsonl:1"))
 
 
 @pytest.mark.parametrize("lang", ["../../evil", 5, "e n", ""])
 def test_a_language_that_is_not_a_plain_code_is_refused(lang):
     # languages become folder names (dev/<lang>/): nothing else may get in
     with pytest.raises(InvalidRow, match="x.jsonl:1"):
-        multinerd.corpus.RowValidator()(Row(["a"], [0], lang, "dev", "x.jsonl:1"))
+        multinerd.data.corpus.RowValidator()(Row(["a"], [0], lang, "dev", "x.jsonl:1"))
 
 
 @pytest.mark.parametrize(
     "code, lang", [("pt-BR", "pt"), ("EN", "en"), ("ZH", "zh"), ("zh-CN", "zh"), ("zh_Hans", "zh"), ("deu", "de")]
 )
 def test_language_codes_are_normalised(code, lang):
-    assert multinerd.corpus.RowValidator()(Row(["a"], [0], code, "dev", "x.jsonl:1")).lang == lang
+    assert multinerd.data.corpus.RowValidator()(Row(["a"], [0], code, "dev", "x.jsonl:1")).lang == lang
 
 
 def test_a_byte_order_mark_before_the_first_row_is_ignored(tmp_path):

@@ -12,9 +12,9 @@ import pytest
 import srsly
 from convert_helpers import convert_in_process, docs, failure_line, summary, tree_digest, write_jsonl, write_tsv
 
-import multinerd.corpus
+import multinerd.data.corpus
+from multinerd.data.staging import OutputError, check_output
 from multinerd.labels import ENTITY_TYPES
-from multinerd.staging import OutputError, check_output
 
 ADA = {"tokens": ["Ada", "Lovelace", "met", "Babbage"], "ner_tags": [1, 2, 0, 1], "lang": "en"}
 ROME = {"tokens": ["Rome", "is", "old"], "ner_tags": [5, 0, 0], "lang": "en"}
@@ -284,7 +284,7 @@ def test_duplicates_and_sentences_shared_with_train_are_counted_and_dedupe_drops
 
 def test_a_full_disk_is_one_line_and_replaces_nothing(tmp_path, corpus, monkeypatch):
     src = dataset(tmp_path / "s", train=[{**ADA, "tokens": [f"w{i}", "x", "y", "z"]} for i in range(30)])
-    real, calls = multinerd.corpus.write_docbin, []
+    real, calls = multinerd.data.corpus.write_docbin, []
 
     def disk_fills_up(docbin, path):
         calls.append(path)
@@ -293,7 +293,7 @@ def test_a_full_disk_is_one_line_and_replaces_nothing(tmp_path, corpus, monkeypa
             raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
         real(docbin, path)
 
-    monkeypatch.setattr(multinerd.corpus, "write_docbin", disk_fills_up)
+    monkeypatch.setattr(multinerd.data.corpus, "write_docbin", disk_fills_up)
     fails(src, corpus, "--shard-size", "5", says=(str(corpus), "space"), keeps=(src, corpus))
     assert len(calls) == 3
 

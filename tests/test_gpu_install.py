@@ -7,8 +7,8 @@ import pytest
 import torch
 from packaging.requirements import Requirement
 
-from multinerd import gpu
-from multinerd.gpu import INSTALL_GPU, GPUUnavailable, gpu_problem, require_gpu
+from multinerd.training import gpu
+from multinerd.training.gpu import INSTALL_GPU, GPUUnavailable, gpu_problem, require_gpu
 
 
 def test_a_cpu_build_of_torch_is_told_to_install_the_cuda_build(monkeypatch):

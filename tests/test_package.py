@@ -8,23 +8,24 @@ import time
 import zipfile
 from pathlib import Path
 
-import package_meta as pm
 import pytest
-from install_package import describe_training, find_wheel, pins
+from script_helpers import load_script
 from spacy.cli.package import generate_readme
 from spacy.schemas import ModelMetaSchema, validate
 from typer.testing import CliRunner
 
+from multinerd.evaluation.reliability import confidence_report
+from multinerd.evaluation.seqeval import MODES, add_tags, score_tags
 from multinerd.labels import ENTITY_TYPES, LANGUAGES
-from multinerd.reliability import confidence_report
-from multinerd.scoring import MODES, add_tags, score_tags
+from multinerd.packaging import meta as pm
+from multinerd.packaging.install import describe_training, find_wheel, pins
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "package_meta.py"
 
 
 def fake_seqeval() -> dict:
-    """A seqeval.json as scripts/evaluate.py writes it (multinerd.scoring's schema), small and made up:
+    """A seqeval.json as scripts/evaluate.py writes it (multinerd.evaluation.seqeval's schema), small and made up:
     in every language one PER found, one LOC found and one LOC missed; zh also misses a FOOD."""
     by_lang = {}
     for lang in LANGUAGES:
@@ -258,7 +259,9 @@ def test_cli(tmp_path):
 
     def run(output, *args):
         """In this process (spaCy's start-up is the slow part); the first run as a real one."""
-        result = CliRunner().invoke(pm.app, [str(model), str(output), "--config", "trf", *args])
+        result = CliRunner().invoke(
+            load_script("package_meta").app, [str(model), str(output), "--config", "trf", *args]
+        )
         return result.exit_code, result.stderr
 
     first = subprocess.run(
@@ -321,42 +324,38 @@ def test_install_without_wheel_fails_on_one_line(tmp_path):
     assert str(tmp_path) in result.stderr and not (tmp_path / "site").exists()
 
 
-def test_the_package_requires_no_distribution_of_this_project(tmp_path):
+def test_the_package_ships_the_pipeline_folder_and_requires_no_distribution_of_this_project(tmp_path):
     """A pipeline whose config names this project's tokenizer: `spacy package` requires the
     project's own distribution (its entry points serve the name here), which is on no index;
-    scripts/build_package.py builds the wheel without it, with the card's author not an empty link."""
+    scripts/build_package.py builds the wheel without it, with the card's author not an empty link,
+    and ships as code exactly the modules of multinerd/pipeline/."""
     import spacy
 
-    from multinerd.packaging import project_distributions, public_requirements, wheel_requirements
+    from multinerd.packaging.build import PIPELINE, project_distributions, public_requirements, wheel_requirements
 
     assert project_distributions() == {"xx-multinerd-project"}
     requirements = ["xx-multinerd-project<0.2.0,>=0.1.0", "spacy<3.9.0,>=3.8.18", "Spacy_Transformers>=1.4.0"]
     assert public_requirements(requirements, {"xx-multinerd-project"}) == requirements[1:]
     nlp = spacy.blank("xx", config={"nlp": {"tokenizer": {"@tokenizers": "xx_multinerd.CJKCharTokenizer.v1"}}})
     nlp.to_disk(tmp_path / "model")
-    code = ROOT / "scripts" / "multinerd" / "tokenizer.py"
-    subprocess.run([sys.executable, "-m", "spacy", "package", tmp_path / "model", tmp_path, "--name", "demo",
-                    "--version", "1.0.0", "--code", code, "--build", "none"], check=True, capture_output=True)  # fmt: skip
-    folder = tmp_path / "xx_demo-1.0.0"
-    assert any(
-        req.startswith("xx-multinerd-project") for req in json.loads((folder / "meta.json").read_text())["requirements"]
-    )
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "build_package.py"), str(folder), "--build", "wheel"],
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "build_package.py"), str(tmp_path / "model"),
+                             str(tmp_path), "--name", "demo", "--version", "1.0.0", "--build", "wheel"],
                             capture_output=True, text=True)  # fmt: skip
     assert result.returncode == 0, result.stderr
-    assert len(result.stdout.strip().splitlines()) <= 3  # not the build's log
-    (wheel,) = (folder / "dist").glob("*.whl")
+    (wheel,) = (tmp_path / "xx_demo-1.0.0" / "dist").glob("*.whl")
     assert [req.split("<")[0].split(">")[0] for req in wheel_requirements(wheel)] == ["spacy"]
     with zipfile.ZipFile(wheel) as archive:
         card = archive.read("xx_demo/xx_demo-1.0.0/README.md").decode()
+        code = {name.split("/")[1] for name in archive.namelist() if name.count("/") == 1 and name.endswith(".py")}
     assert "[n/a]()" not in card and "| **Author** | n/a |" in card
+    assert code - {"__init__.py"} == {path.name for path in PIPELINE.glob("*.py")} - {"__init__.py"}
 
 
-def test_build_package_without_a_package_folder_fails_on_one_line(tmp_path):
-    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "build_package.py"), str(tmp_path)],
+def test_build_package_without_a_pipeline_fails_on_one_line(tmp_path):
+    result = subprocess.run([sys.executable, str(ROOT / "scripts" / "build_package.py"), str(tmp_path), str(tmp_path)],
                             capture_output=True, text=True)  # fmt: skip
     assert result.returncode == 1
-    assert len(result.stderr.strip().splitlines()) == 1 and "spacy package" in result.stderr
+    assert len(result.stderr.strip().splitlines()) == 1 and "package_meta.py" in result.stderr
 
 
 def test_the_fresh_environment_gets_requirements_txts_exact_pins():

@@ -13,7 +13,8 @@ from typing import Set
 
 from weasel.util import load_project_config
 
-from multinerd.imports import imported_files, registered_by_config
+from multinerd.packaging.build import shipped_modules
+from multinerd_dev.imports import imported_files, registered_by_config
 
 ROOT = Path(__file__).resolve().parents[1]
 CONFIGS = ("cnn", "trf")
@@ -27,10 +28,6 @@ def expected_modules(command: dict) -> Set[str]:
         for word in words:
             if re.fullmatch(r"scripts/[\w/]+\.py", word):  # python scripts/x.py
                 files |= imported_files(ROOT / word)
-        for option, value in zip(words, words[1:]):
-            if option == "--code":
-                for path in value.split(","):
-                    files |= imported_files(ROOT / path)
         # A config trained: all it names; a pipeline trained from one and loaded: its pipeline's part.
         for word in words:
             trained = re.fullmatch(r"configs/(\w+)\.cfg", word)
@@ -39,6 +36,9 @@ def expected_modules(command: dict) -> Set[str]:
                 files |= registered_by_config(ROOT / word)
             elif loaded:
                 files |= registered_by_config(ROOT / "configs" / f"{loaded.group(1)}.cfg", ("nlp", "components"))
+    # The package step ships the pipeline's modules inside the model (multinerd.packaging.build).
+    if (ROOT / "scripts" / "multinerd" / "packaging" / "build.py").resolve() in files:
+        files |= set().union(*map(imported_files, shipped_modules()))
     return {str(path.relative_to(ROOT.resolve())) for path in files}
 
 

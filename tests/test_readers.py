@@ -13,9 +13,9 @@ from convert_helpers import SAMPLE, convert_source, docs, jsonl_rows, summary, w
 from hypothesis import given, settings
 from hypothesis import strategies as st
 
-from multinerd.corpus import convert
+from multinerd.data.corpus import convert
+from multinerd.data.readers import SourceError, find_files, lang_of, read_files, read_hub, read_tsv, split_of
 from multinerd.labels import LANGUAGES, MULTINERD_TAGS
-from multinerd.readers import SourceError, find_files, lang_of, read_files, read_hub, read_tsv, split_of
 
 SPLIT_FOLDERS = {"train": "train", "val": "dev", "test": "test"}
 
@@ -408,7 +408,7 @@ def test_a_json_array_of_rows_with_a_byte_order_mark(tmp_path):
     ],
 )
 def test_what_looks_like_a_path_is_local_and_a_hub_id_is_not(tmp_path, monkeypatch, source, local):
-    from multinerd.readers import is_local
+    from multinerd.data.readers import is_local
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "assets").mkdir()

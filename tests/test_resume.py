@@ -18,8 +18,8 @@ import pytest
 import spacy
 import srsly
 
-from multinerd.checkpoint import CHECKPOINT, STATE, parameter_keys, what_changed
-from multinerd.train_loop import LOG
+from multinerd.training.checkpoint import CHECKPOINT, STATE, parameter_keys, what_changed
+from multinerd.training.loop import LOG
 
 ROOT = Path(__file__).resolve().parents[1]
 # (max steps, checkpoint every, evaluate every): the cnn steps are fast (the kill needs the room),
@@ -29,7 +29,7 @@ STEPS = {"cnn": (40, 5, 10), "trf": (12, 3, 6)}
 # after the weights and the optimizer's arrays are written, before the rest.
 KILLED_IN_WRITE = """
 import os, runpy, signal, sys
-import multinerd.checkpoint as checkpoint
+import multinerd.training.checkpoint as checkpoint
 write_optimizer = checkpoint.save_optimizer
 def dies_after(*args, **kwargs):
     write_optimizer(*args, **kwargs)
@@ -178,8 +178,8 @@ def test_the_rerun_resumes_and_ends_as_an_uninterrupted_run(config, request):
 
 
 def test_what_changed_names_the_code(tmp_path):
-    saved = {"config": "[a]\nb = 1\n", "corpus": {}, "code": {"multinerd/train_loop.py": "0" * 64}, "libraries": {}}
-    assert what_changed(saved, dict(saved, code={})) == "the code of scripts/multinerd/train_loop.py"
+    saved = {"config": "[a]\nb = 1\n", "corpus": {}, "code": {"multinerd/training/loop.py": "0" * 64}, "libraries": {}}
+    assert what_changed(saved, dict(saved, code={})) == "the code of scripts/multinerd/training/loop.py"
     assert what_changed(dict(saved, code={}), dict(saved, config="[a]\nb = 2\n")) == "the config's a.b (1 -> 2)"
     corpus = tmp_path / "train.spacy"
     corpus.write_bytes(b"x")
@@ -196,7 +196,7 @@ def test_the_stream_is_entered_where_reading_from_the_start_would_be(sample_corp
     from spacy.training.loop import create_train_batches
     from spacy.util import registry
 
-    from multinerd.train_loop import training_batches
+    from multinerd.training.loop import training_batches
 
     nlp = spacy.blank("xx")
     corpus = Corpus(sample_corpus / "train")
@@ -222,7 +222,7 @@ def test_optimizer_state_follows_each_parameter_to_a_new_process(tmp_path):
     import torch
     from thinc.api import Adam, Linear, PyTorchWrapper, chain
 
-    from multinerd.checkpoint import load_optimizer, save_optimizer
+    from multinerd.training.checkpoint import load_optimizer, save_optimizer
 
     model = chain(PyTorchWrapper(torch.nn.Linear(2, 2)), Linear(2, 2))
     model.initialize(numpy.zeros((1, 2), dtype="f"), numpy.zeros((1, 2), dtype="f"))

@@ -12,10 +12,10 @@ from hypothesis import strategies as st
 from spacy.tokens import Doc, DocBin
 from spacy.vocab import Vocab
 
-from multinerd.corpus import DOCBIN_ATTRS, RowValidator, ShardWriter, StringIds, convert, spaces_of
+from multinerd.data.corpus import DOCBIN_ATTRS, RowValidator, ShardWriter, StringIds, convert, spaces_of
+from multinerd.data.readers import Row, read_files
 from multinerd.labels import ENTITY_TYPES, TAG_IDS
-from multinerd.readers import Row, read_files
-from multinerd.tokenizer import CJK_CHAR
+from multinerd.pipeline.tokenizer import CJK_CHAR
 
 LANGS = ["en", "de", "ru", "pl", "zh"]
 NOT_SPACE = st.characters(exclude_categories=("Z", "C"))  # no separators (spaces), controls, surrogates

@@ -1,7 +1,6 @@
-"""seqeval scoring (multinerd.scoring) against scores worked out by hand, and scripts/evaluate.py
+"""seqeval scoring (multinerd.evaluation.seqeval) against scores worked out by hand, and scripts/evaluate.py
 end to end."""
 
-import importlib.util
 import json
 import os
 import subprocess
@@ -10,10 +9,12 @@ from pathlib import Path
 
 import pytest
 import spacy
+from script_helpers import load_script
 from spacy.tokens import Doc, DocBin
 from typer.testing import CliRunner
 
-from multinerd.scoring import add_tags, collect, doc_tags, pair_tags, render_markdown, score_docs, score_tags
+from multinerd.evaluation.evaluate import evaluate
+from multinerd.evaluation.seqeval import add_tags, collect, doc_tags, pair_tags, render_markdown, score_docs, score_tags
 
 ROOT = Path(__file__).resolve().parents[1]
 EVALUATE = ROOT / "scripts" / "evaluate.py"
@@ -194,13 +195,6 @@ def test_score_docs_two_languages():
 # scripts/evaluate.py
 
 
-def load_cli():
-    spec = importlib.util.spec_from_file_location("multinerd_evaluate_cli", EVALUATE)
-    module = importlib.util.module_from_spec(spec)
-    spec.loader.exec_module(module)
-    return module
-
-
 def write_corpus(folder: Path, lang: str, docs):
     (folder / lang).mkdir(parents=True)
     DocBin(attrs=["ORTH", "ENT_IOB", "ENT_TYPE"], docs=docs).to_disk(folder / lang / "000.spacy")
@@ -226,7 +220,7 @@ def test_cli_hand_case(tmp_path):
     _, chars, gold, _ = ZH
     write_corpus(tmp_path / "test", "zh", [make_doc(vocab, chars, gold, [False] * len(chars))])
     result = CliRunner().invoke(
-        load_cli().app, [str(tmp_path / "model"), str(tmp_path / "test"), str(tmp_path / "out")]
+        load_script("evaluate").app, [str(tmp_path / "model"), str(tmp_path / "test"), str(tmp_path / "out")]
     )
     assert result.exit_code == 0, result.output
     scores = json.loads((tmp_path / "out" / "seqeval.json").read_text(encoding="utf8"))
@@ -287,7 +281,7 @@ def test_cli_untrained_ner(sample_corpus, tmp_path):
 
 
 def test_cli_failures(tmp_path):
-    app = load_cli().app
+    app = load_script("evaluate").app
 
     def run(*args):
         result = CliRunner().invoke(app, [str(arg) for arg in args])
@@ -320,8 +314,8 @@ def test_the_progress_bar_counts_each_languages_sentences(sample_corpus, capsys)
     """`evaluating de: N sent`, N the sentences scored (it said 0 whatever was scored)."""
     nlp = spacy.blank("xx")
     nlp.add_pipe("entity_ruler").add_patterns([{"label": "LOC", "pattern": "Berlin"}])
-    scores, confidence = load_cli().evaluate(nlp, sample_corpus / "test", progress=True)
-    assert confidence is None  # no entity scorer in this pipeline
+    scores, confidence = evaluate(nlp, sample_corpus / "test", progress=True)
+    assert confidence is None  # no entity scores component in this pipeline
     shown = capsys.readouterr().err.replace("\r", "\n")
     for lang, counts in scores["languages"].items():
         assert counts["sentences"] > 0 and f"evaluating {lang}: {counts['sentences']} sent" in shown, shown

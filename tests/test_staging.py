@@ -1,4 +1,4 @@
-"""Outputs replaced whole or not at all (multinerd.staging), also when the converter is killed:
+"""Outputs replaced whole or not at all (multinerd.data.staging), also when the converter is killed:
 work folders of dead runs are cleaned up by the next run (finishing one killed while it moved its
 outputs into place), never those of a run alive."""
 
@@ -15,8 +15,8 @@ from pathlib import Path
 import pytest
 from convert_helpers import CONVERT, ROOT, cli_env, convert_source, docs, tree_digest, write_jsonl
 
-from multinerd.corpus import InvalidRow
-from multinerd.staging import COMPLETE, WORK_PREFIX, commit, staged
+from multinerd.data.corpus import InvalidRow
+from multinerd.data.staging import COMPLETE, WORK_PREFIX, commit, staged
 
 NAMES = ("a", "b", "c")
 
@@ -89,7 +89,7 @@ def test_the_next_run_removes_dead_runs_work_folders_but_not_a_live_ones(output)
 KILLED_WHILE_MOVING = r"""
 import os, sys
 from pathlib import Path
-import multinerd.staging as staging
+import multinerd.data.staging as staging
 output, k, names = Path(sys.argv[1]), int(sys.argv[2]), sys.argv[3].split(",")
 real, calls = os.replace, []
 def dies(source, target):

@@ -1,4 +1,4 @@
-"""The pipeline's tokenizer (multinerd.tokenizer, `xx_multinerd.CJKCharTokenizer.v1`): spaCy's xx
+"""The pipeline's tokenizer (multinerd.pipeline.tokenizer, `xx_multinerd.CJKCharTokenizer.v1`): spaCy's xx
 rules, with CJK text cut into characters."""
 
 import json
@@ -14,7 +14,7 @@ from spacy.tokens import Doc, DocBin
 from spacy.util import load_config
 
 from multinerd.labels import LANGUAGES, MULTINERD_TAGS, SPACELESS_LANGUAGES
-from multinerd.tokenizer import CJK_CHAR, CJKCharTokenizer, split_cjk
+from multinerd.pipeline.tokenizer import CJK_CHAR, CJKCharTokenizer, split_cjk
 
 ROOT = Path(__file__).resolve().parents[1]
 SAMPLE = ROOT / "assets" / "multinerd_sample"

@@ -1,6 +1,6 @@
 """scripts/train.py: an unusable transformer fails at once, on one line, with what to do; the
-training length follows the corpus size (multinerd.training); and a GPU gets its own settings
-(multinerd.gpu), the CPU none of them."""
+training length follows the corpus size (multinerd.training.run); and a GPU gets its own settings
+(multinerd.training.gpu), the CPU none of them."""
 
 import json
 import math
@@ -13,8 +13,8 @@ import pytest
 from confection import Config
 from spacy.util import load_config
 
-from multinerd.gpu import gpu_training_overrides, use_gpu_annotation_settings
-from multinerd.training import TransformerUnavailable, check_transformer, run_overrides, training_overrides
+from multinerd.training.gpu import gpu_training_overrides, use_gpu_annotation_settings
+from multinerd.training.run import TransformerUnavailable, check_transformer, run_overrides, training_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN = ROOT / "scripts" / "train.py"

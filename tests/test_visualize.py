@@ -1,4 +1,4 @@
-"""The visualizer page (multinerd.visualize) through streamlit's own testing API (AppTest: the page
+"""The visualizer page (multinerd.visualize.page) through streamlit's own testing API (AppTest: the page
 runs as a script, its widgets are set and read back, no server or browser), and its command line.
 The real browser's test is benchmarks/visualize's."""
 
@@ -13,14 +13,14 @@ from pathlib import Path
 import pytest
 import spacy
 import srsly
-from package_meta import seqeval_performance
 from PIL import Image
 from streamlit.testing.v1 import AppTest
 from visualize_helpers import trained_pipeline
 
+from multinerd.evaluation.seqeval import add_tags, score_tags
 from multinerd.labels import LANGUAGES, SENTENCES
-from multinerd.scoring import add_tags, score_tags
-from multinerd.visualize import MAX_CHARS, PLOT
+from multinerd.packaging.meta import seqeval_performance
+from multinerd.visualize.page import MAX_CHARS, PLOT
 
 ROOT = Path(__file__).resolve().parents[1]
 SCRIPT = ROOT / "scripts" / "visualize.py"
@@ -35,7 +35,7 @@ def model(tmp_path_factory, sample_corpus) -> Path:
 
 
 def app(model):  # the page as streamlit runs it (AppTest runs this function's source as the script)
-    from multinerd.visualize import page
+    from multinerd.visualize.page import page
 
     page(model)
 

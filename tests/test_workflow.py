@@ -17,12 +17,12 @@ from typing import List
 
 import pytest
 import srsly
-from install_package import SENTENCES, venv_python
 from weasel.cli.run import check_rerun, project_run
 from weasel.util import load_project_config
 
-from multinerd.labels import ENTITY_TYPES, LANGUAGES
-from multinerd.packaging import wheel_requirements
+from multinerd.labels import ENTITY_TYPES, LANGUAGES, SENTENCES
+from multinerd.packaging.build import wheel_requirements
+from multinerd.packaging.install import venv_python
 
 ROOT = Path(__file__).resolve().parents[1]
 GENERATED = ("corpus", "training", "metrics", "packages", "annotations", "project.lock")
@@ -58,7 +58,12 @@ def cheap_equivalent(command: str, tmp: Path) -> str:
 
 def repository_copy(target: Path) -> Path:
     """The working tree without generated files, as a git repository of its own (to see what a run adds)."""
-    ignore = shutil.ignore_patterns(*GENERATED, ".git", "__pycache__", ".pytest_cache", ".hypothesis", "*.egg-info")
+    caches = shutil.ignore_patterns(".git", "__pycache__", ".pytest_cache", ".hypothesis", "*.egg-info")
+
+    def ignore(folder: str, names):
+        # The commands' outputs at the root only: scripts/multinerd/training/ is source.
+        return caches(folder, names) | (set(GENERATED) & set(names) if Path(folder) == ROOT else set())
+
     shutil.copytree(ROOT, target, ignore=ignore)
     git = ["git", "-c", "user.name=test", "-c", "user.email=test@localhost"]
     for command in (["init", "-q"], ["add", "-A"], ["commit", "-q", "-m", "copy"]):
@@ -154,7 +159,7 @@ def test_a_changed_module_really_reruns_its_step(project):
     root = project["root"]
     report = root / "corpus" / "report.json"
     before = report.stat().st_mtime_ns
-    bio = root / "scripts" / "multinerd" / "bio.py"
+    bio = root / "scripts" / "multinerd" / "data" / "tag_repair.py"
     original = bio.read_bytes()
     bio.write_bytes(original + b"\n# changed\n")
     try:
@@ -173,7 +178,7 @@ def test_wheel_contents(project):
         data = f"{trf}/{trf}-0.1.0"
         # The tokenizer, colour and entity-score code travel in the package and its __init__ imports them.
         init = wheel.read(f"{trf}/__init__.py").decode()
-        for module in ("tokenizer", "colors", "confidence", "bio_tagger"):
+        for module in ("tokenizer", "colors", "entity_scores", "bio_tagger"):
             assert f"{trf}/{module}.py" in names and f"from . import {module}" in init
         assert {
             f"{data}/config.cfg",
@@ -227,7 +232,7 @@ out = {"pipe_names": nlp.pipe_names, "labels": sorted(nlp.get_pipe("ner").labels
        "modules": sorted(m for m in sys.modules if m.split(".")[0] == "multinerd")}
 for lang, text in texts.items():
     doc, strict_doc = nlp(text), strict(text)
-    data, options = package.confidence.displacy_data(strict_doc)
+    data, options = package.entity_scores.displacy_data(strict_doc)
     out["docs"][lang] = {"text": doc.text, "tokens": [t.text for t in doc],
                          "ents": [[e.text, e.label_, e.start_char, e.end_char, e.start, e.end] for e in doc.ents],
                          "scores": [e._.score for e in doc.ents],
@@ -346,7 +351,7 @@ def test_annotate_on_the_defaults_annotates_the_sample_test_texts(project):
     from annotate_helpers import output_rows
     from spacy.vocab import Vocab
 
-    from multinerd.corpus import read_docs
+    from multinerd.data.docbins import read_docs
 
     root = project["root"]
     project_run(root, "annotate", capture=True)

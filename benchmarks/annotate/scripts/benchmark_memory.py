@@ -2,12 +2,12 @@
 `transformers.pipeline("token-classification")` of a token-classification model built from the
 same encoder (its head untrained: the head's size is what matters for memory), on the same
 texts, threads and batch size. Each side is a child process of its own (scripts/memory_children.py)
-measured by the product's meter (`multinerd.measure.run_measured`: the child's peak RSS).
+measured by the product's meter (`multinerd_dev.measure.run_measured`: the child's peak RSS).
 
 spaCy's side three ways: `spacy.load` (what a script of one's own does), the same keeping every
 Doc (`list(nlp.pipe(...))`: each holds its transformer output, `doc._.trf_data`), and
 `load_for_annotation` (what annotate's workers load with: the transformer's weights mapped,
-see multinerd.annotate_loading). Target: annotate's worker at most 1.1x the Hugging Face
+see multinerd.annotation.mapped_loading). Target: annotate's worker at most 1.1x the Hugging Face
 pipeline's peak RSS. The two ways of loading must find the same entities.
 
     python scripts/benchmark_memory.py --model training/trf/model-best --encoder ../../../me5-small \\
@@ -27,7 +27,7 @@ from runs import machine, measured_run, shown, spread, write_report
 from spacy.cli._util import string_to_list
 from wasabi import MarkdownRenderer
 
-from multinerd.readers import read_files
+from multinerd.data.readers import read_files
 
 SCRIPTS = Path(__file__).resolve().parent
 ROLES = {

@@ -7,7 +7,7 @@ Each reads the texts, loads its pipeline, annotates the texts in batches keeping
 entities (as annotate does; `spacy-load-keep-docs` keeps the Docs, as a list(nlp.pipe(...))
 does), and writes its result: the entities and its peak RSS (VmHWM) after loading and at the end. Roles: hf-pipeline (`transformers.pipeline("token-classification")` of an
 AutoModelForTokenClassification of the encoder), spacy-load (`spacy.load`), spacy-load-keep-docs,
-annotate-load (`multinerd.annotate_loading.load_for_annotation`, what annotate loads with).
+annotate-load (`multinerd.annotation.mapped_loading.load_for_annotation`, what annotate loads with).
 """
 
 import sys
@@ -43,7 +43,7 @@ def spacy_load(name: str):
 
 
 def annotate_load(name: str):
-    from multinerd.annotate_loading import load_for_annotation
+    from multinerd.annotation.mapped_loading import load_for_annotation
 
     return load_for_annotation(name)
 

@@ -1,5 +1,5 @@
 """What the annotation benchmarks share: a child process measured by the product's one meter
-(`multinerd.measure.run_measured`, its RSS timeline summed over the child's process tree, so a
+(`multinerd_dev.measure.run_measured`, its RSS timeline summed over the child's process tree, so a
 run with worker processes or Ray actors counts all of them), summaries of repeated runs (median
 and range), and the report (JSON, and its tables as Markdown beside it)."""
 
@@ -12,7 +12,7 @@ from typing import Dict, List, Sequence
 
 import srsly
 
-from multinerd.measure import run_measured
+from multinerd_dev.measure import run_measured
 
 REPO = Path(__file__).resolve().parents[3]  # the xx_multinerd project: benchmarks/annotate/scripts -> ../../..
 ANNOTATE = REPO / "scripts" / "annotate.py"  # the product's command, run as a child

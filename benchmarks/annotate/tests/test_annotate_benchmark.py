@@ -72,7 +72,7 @@ def trf_model(tmp_path_factory, sample_corpus):
     """The product's trf config on a tiny BERT, initialised on the sample (untrained), and the BERT."""
     from annotate_helpers import initialised_pipeline
 
-    from multinerd.tiny_bert import make_tiny_bert
+    from multinerd_dev.tiny_bert import make_tiny_bert
 
     encoder = make_tiny_bert(SAMPLE, tmp_path_factory.mktemp("encoder") / "tiny-bert")
     overrides = {"components.transformer.model.name": str(encoder)}

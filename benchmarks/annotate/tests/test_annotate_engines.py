@@ -100,7 +100,7 @@ def assert_none_left(mark: str, timeout: float = 60.0) -> None:
 @pytest.fixture(scope="module")
 def ray_cluster():
     """An embedded Ray for the module (2 CPUs, loopback only), shut down at the end with nothing left."""
-    from multinerd.annotate_ray import ray_session
+    from multinerd.annotation.ray_engine import ray_session
 
     mark, previous = uuid.uuid4().hex, os.environ.get(MARK)
     os.environ[MARK] = mark

@@ -4,7 +4,7 @@
 
 The split is benchmarks/hf_recipe's (its tuning mode's: a seeded random test part, then a dev part
 carved from the training sentences of each language), so the figures here and there are on the
-same sentences; the corpus is the product's (multinerd.corpus.convert: train, dev, test and a
+same sentences; the corpus is the product's (multinerd.data.corpus.convert: train, dev, test and a
 dev sample that is the whole dev part), what its train, calibrate and evaluate scripts read.
 """
 
@@ -19,9 +19,9 @@ sys.path.append(str(Path(__file__).resolve().parents[2] / "hf_recipe" / "scripts
 from recipe import corpus_rows, read_sentences, split_by_language  # noqa: E402
 
 from multinerd.cli import fail  # noqa: E402
-from multinerd.corpus import convert  # noqa: E402
-from multinerd.readers import SourceError  # noqa: E402
-from multinerd.staging import OutputError  # noqa: E402
+from multinerd.data.corpus import convert  # noqa: E402
+from multinerd.data.readers import SourceError  # noqa: E402
+from multinerd.data.staging import OutputError  # noqa: E402
 
 app = typer.Typer(add_completion=False)
 

@@ -2,9 +2,9 @@
 
     python scripts/scorer_cost.py training/trf/model-calibrated corpus/test metrics/trf
 
-The same pipeline with and without its entity scorer (`entity_scores`, multinerd.confidence) on
+The same pipeline with and without its entity scorer (`entity_scores`, multinerd.pipeline.entity_scores) on
 the test sentences: whether `doc.ents` are the same, seqeval F1 of each (one tag per test word,
-the product's `multinerd.scoring.micro_scores`), and words/s of `nlp.pipe` (wall and CPU time),
+the product's `multinerd.evaluation.seqeval.micro_scores`), and words/s of `nlp.pipe` (wall and CPU time),
 the two alternating, `repeats` timed passes each after an untimed warm-up batch. The pipelines
 are given the test sentences' own words (Docs, as evaluate gives them), so the tokenizer is not
 timed and the two sides see the same tokens. Then the reliability figures that the product's
@@ -28,9 +28,9 @@ sys.path.append(str(Path(__file__).resolve().parents[2] / "hf_recipe" / "scripts
 from report import ratio, summarize  # noqa: E402
 
 from multinerd.cli import fail  # noqa: E402
-from multinerd.confidence import scorer_name  # noqa: E402
-from multinerd.corpus import read_docs  # noqa: E402
-from multinerd.scoring import doc_tags, micro_scores, unannotated  # noqa: E402
+from multinerd.data.docbins import read_docs  # noqa: E402
+from multinerd.evaluation.seqeval import doc_tags, micro_scores, unannotated  # noqa: E402
+from multinerd.pipeline.entity_scores import entity_scores_name  # noqa: E402
 
 # The issue's targets: F1 and words/s with the scorer against without, ECE of the calibrated scores.
 F1_TARGET, SPEED_TARGET, ECE_TARGET = 0.995, 0.8, 0.05
@@ -57,7 +57,7 @@ def timed_pass(nlp, gold_docs: List, batch_size: int, disable: List[str]) -> Dic
 def measure(nlp, gold_docs: List, batch_size: int, repeats: int) -> Dict:
     """Both sides, alternating (the first side of each repeat rotates): per side F1 and words/s
     (summaries of the repeats), and whether every doc's entities are the same on both."""
-    scorer = scorer_name(nlp)
+    scorer = entity_scores_name(nlp)
     disabled = {"without": [scorer], "with": []}
     words = sum(len(doc) for doc in gold_docs)
     runs: Dict[str, List[Dict]] = {side: [] for side in SIDES}
@@ -171,7 +171,7 @@ def main(
         fail(f"No .spacy shards under {test_dir}: run `spacy project run prepare` first.")
     torch.set_num_threads(threads)
     nlp = spacy.load(model)
-    if scorer_name(nlp) is None:
+    if entity_scores_name(nlp) is None:
         fail(f"{model} has no entity scorer: train with the product's configs/cnn.cfg or configs/trf.cfg.")
     gold_docs = list(read_docs(test_dir, nlp.vocab))[: texts or None]
     cost = measure(nlp, gold_docs, batch_size, repeats)

@@ -1,7 +1,7 @@
 """Benchmark: this project's converter against `spacy convert` on the same real TSV data.
 
 Each conversion runs as a child process of its own (the product's `scripts/convert.py`, and
-`python -m spacy convert`), measured by the product's one meter (`multinerd.measure.run_measured`:
+`python -m spacy convert`), measured by the product's one meter (`multinerd_dev.measure.run_measured`:
 wall time, CPU time, the child's own peak RSS), alternating the two tools, `--repeats` times each.
 spaCy's `ner` converter reads `token tag` lines, so each TSV file is first rewritten (untimed)
 into a temporary folder with columns 2 and 3 of every line, blank lines kept. Both sides get the
@@ -34,7 +34,7 @@ app = typer.Typer(add_completion=False)
 
 
 def tsv_files(data: Path) -> List[Path]:
-    from multinerd.readers import find_files
+    from multinerd.data.readers import find_files
 
     return [path for path, fmt, _, _ in find_files(data) if fmt == "tsv"]
 

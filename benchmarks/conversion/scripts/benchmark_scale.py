@@ -1,6 +1,6 @@
 """Scale test of the converter: a synthetic MultiNERD-sized corpus (2.68M training sentences by
 default, from scripts/generate_corpus.py) converted by the product's scripts/convert.py as a
-child process, measured by the product's one meter (`multinerd.measure.run_measured`).
+child process, measured by the product's one meter (`multinerd_dev.measure.run_measured`).
 
 Prints and writes (metrics/benchmark_scale.json, and the table as .md beside it) the
 conversion's wall time, sentences/s, CPU time and peak RSS (the child's own), plus an RSS

@@ -1,5 +1,5 @@
 """What the two conversion benchmarks share: a child process measured by the product's one meter
-(`multinerd.measure.run_measured`) that stops the benchmark with the end of its log if it fails,
+(`multinerd_dev.measure.run_measured`) that stops the benchmark with the end of its log if it fails,
 the paths of the product they run, and writing the JSON report with its Markdown table."""
 
 import os
@@ -8,7 +8,7 @@ from typing import Dict, Optional, Sequence
 
 import srsly
 
-from multinerd.measure import Measurement, run_measured
+from multinerd_dev.measure import Measurement, run_measured
 
 REPO = Path(__file__).resolve().parents[3]  # the xx_multinerd project: benchmarks/conversion/scripts -> ../../..
 CONVERTER = REPO / "scripts" / "convert.py"  # the product's converter, run as a child

@@ -5,9 +5,9 @@ sentences, the same device, precision (fp16 mixed precision on a GPU, fp32 on a 
 Builds everything it needs offline (benchmarks/gpu/scripts/gpu_data.py): sentences, a WordPiece
 trained on them and a randomly initialised encoder saved as one model folder; then, each in a
 process of its own (scripts/sides.py), measured by the product's meter
-(`multinerd.measure.run_measured`): the device's matrix rate, the recipe's Trainer and
-`transformers.pipeline`, this project's training entry (`multinerd.training.train_pipeline`,
-with multinerd.gpu's settings on a GPU) and `nlp.pipe`; then, while the time budget allows, the
+(`multinerd_dev.measure.run_measured`): the device's matrix rate, the recipe's Trainer and
+`transformers.pipeline`, this project's training entry (`multinerd.training.run.train_pipeline`,
+with multinerd.training.gpu's settings on a GPU) and `nlp.pipe`; then, while the time budget allows, the
 sweep (spaCy at other gradient accumulations, both sides at other batch sizes). Writes the JSON
 report and its Markdown tables after every child, so a run cut short keeps what it measured.
 
@@ -34,9 +34,9 @@ from recipe import child_env, label_list, n_words, read_sentences, split_sentenc
 from spacy.cli._util import string_to_list
 
 from multinerd.cli import fail
-from multinerd.gpu import GPU_MAX_BATCH_ITEMS
-from multinerd.measure import run_measured
-from multinerd.tiny_bert import make_random_bert
+from multinerd.training.gpu import GPU_MAX_BATCH_ITEMS
+from multinerd_dev.measure import run_measured
+from multinerd_dev.tiny_bert import make_random_bert
 
 SCRIPTS = Path(__file__).resolve().parent
 REPO = SCRIPTS.parents[2]  # the xx_multinerd project: benchmarks/gpu/scripts -> ../../..

@@ -28,7 +28,7 @@ import srsly
 import typer
 from gpu_data import SHAPES, Shape
 
-from multinerd.tiny_bert import make_random_bert
+from multinerd_dev.tiny_bert import make_random_bert
 
 ROOT = Path(__file__).resolve().parents[3]
 GENERATOR = ROOT / "benchmarks" / "conversion" / "scripts" / "generate_corpus.py"
@@ -95,12 +95,12 @@ def watch(args: List[str], output: Path, kill_after_checkpoint: Optional[int], r
 
 def enter_stream_s(corpus: Path, step: int) -> float:
     """Seconds a resume takes to reach the training stream's batch `step` (the product's
-    multinerd.train_loop.training_batches, as trf.cfg reads and batches the corpus)."""
+    multinerd.training.loop.training_batches, as trf.cfg reads and batches the corpus)."""
     import spacy
     from spacy.training import Corpus
     from spacy.util import registry
 
-    from multinerd.train_loop import training_batches
+    from multinerd.training.loop import training_batches
 
     nlp = spacy.blank("xx", config={"nlp": {"tokenizer": {"@tokenizers": "xx_multinerd.CJKCharTokenizer.v1"}}})
     batcher_config = {"@batchers": "spacy.batch_by_sequence.v1", "size": 16, "get_length": None}

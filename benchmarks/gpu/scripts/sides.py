@@ -1,11 +1,11 @@
 """The GPU benchmark's child processes, one role each (scripts/gpu_benchmark.py starts them and
-measures them with `multinerd.measure.run_measured`):
+measures them with `multinerd_dev.measure.run_measured`):
 
     python scripts/sides.py ROLE SPEC.json
 
 reads its settings from SPEC.json and writes its result to the file the spec names. Roles:
 matmul (the device's own matrix rate, the ceiling), spacy-train (this project's training entry,
-`multinerd.training.train_pipeline`, with its steps timed), spacy-infer (`nlp.pipe`), hf-train
+`multinerd.training.run.train_pipeline`, with its steps timed), spacy-infer (`nlp.pipe`), hf-train
 (the recipe: AutoModelForTokenClassification + Trainer) and hf-infer (`transformers.pipeline`).
 Each runs on the spec's `gpu_id` (-1: the CPU, in fp32) and reports the same keys on both, with
 the GPU-only figures None on a CPU.
@@ -190,14 +190,14 @@ def matmul(spec: Dict) -> Dict:
 
 
 def spacy_train(spec: Dict) -> Dict:
-    """The project's training entry on the spec's device, with multinerd.gpu's settings on a GPU
+    """The project's training entry on the spec's device, with multinerd.training.gpu's settings on a GPU
     (and the spec's overrides over them), its steps in Phases."""
     set_threads(spec["threads"])
     device = Device(spec["gpu_id"])
     from spacy.util import load_config
 
-    import multinerd.train_loop as loop  # the project's resumable copy of spaCy's loop
-    from multinerd.training import train_pipeline
+    import multinerd.training.loop as loop  # the project's resumable copy of spaCy's loop
+    from multinerd.training.run import train_pipeline
 
     phases = Phases(device, spec["warmup_steps"], spec["steps"], spec["traced_steps"], spec["profiled_steps"])
     original = loop.train_while_improving
@@ -338,12 +338,12 @@ def annotation_passes(device: Device, annotate: Callable, texts: List[str], spec
 
 def spacy_infer(spec: Dict) -> Dict:
     """nlp.pipe over the test texts; a pass's `max_batch_items` sets the transformer's groups
-    (multinerd.gpu's setter), None leaves the pipeline's own."""
+    (multinerd.training.gpu's setter), None leaves the pipeline's own."""
     set_threads(spec["threads"])
     device = Device(spec["gpu_id"])
     import spacy
 
-    from multinerd.gpu import require_gpu, use_gpu_annotation_settings
+    from multinerd.training.gpu import require_gpu, use_gpu_annotation_settings
 
     if device.cuda:
         require_gpu(spec["gpu_id"])

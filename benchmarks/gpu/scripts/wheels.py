@@ -114,8 +114,9 @@ def build_project_wheel(folder: Path) -> None:
     copy of what pyproject.toml packages, so that the build leaves nothing in the working tree."""
     with tempfile.TemporaryDirectory() as copy:
         shutil.copy(REPO / "pyproject.toml", copy)
-        shutil.copytree(REPO / "scripts" / "multinerd", Path(copy) / "scripts" / "multinerd",
-                        ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
+        for package in ("multinerd", "multinerd_dev"):
+            shutil.copytree(REPO / "scripts" / package, Path(copy) / "scripts" / package,
+                            ignore=shutil.ignore_patterns("__pycache__"))  # fmt: skip
         subprocess.run([sys.executable, "-m", "pip", "wheel", "--quiet", "--no-deps", "--wheel-dir", str(folder), copy],
                        check=True)  # fmt: skip
 

@@ -10,7 +10,7 @@ Both sides train for the same number of optimizer steps (epochs x ceil(train sen
 with the same schedule (trf.cfg's warm-up share, then linear decay to 0), and are scored the same
 way: one tag per test word, seqeval's default mode. Each side's training and each inference run
 is a child process of its own (scripts/children.py), measured by the product's one meter
-(`multinerd.measure.run_measured`), so its peak RSS is its own; every child gets the same thread
+(`multinerd_dev.measure.run_measured`), so its peak RSS is its own; every child gets the same thread
 settings. Timed: the training loop (no model loading, data preparation, evaluation or saving),
 and one pass of annotation over the test texts (words joined by spaces) after an untimed
 warm-up batch, with the same batch size on both sides.
@@ -48,7 +48,7 @@ from report import make_report
 from spacy.cli._util import string_to_list
 from tuning import best_table, best_vs_best, choose_best, grid, grid_table, parse_head_rates, point_name, tag_scores
 
-from multinerd.measure import run_measured
+from multinerd_dev.measure import run_measured
 
 SCRIPTS = Path(__file__).resolve().parent
 REPO = SCRIPTS.parents[2]  # the xx_multinerd project: benchmarks/hf_recipe/scripts -> ../../..
@@ -116,7 +116,7 @@ def main(
 ):
     from spacy.util import load_config
 
-    from multinerd.training import TransformerUnavailable, check_transformer
+    from multinerd.training.run import TransformerUnavailable, check_transformer
 
     encoder = resolve_encoder(transformer)
     if not Path(encoder).exists() and encoder.startswith((".", "/", "~")):  # a path, not a hub name
@@ -166,7 +166,7 @@ def main(
     warmup_fraction = float(cfg["multinerd"].get("warmup_fraction", 0.0))
     steps = training_steps(len(train), train_batch, epochs)
     # The spaCy side runs with max_steps = steps. spaCy counts steps from 0 and stops after step
-    # max_steps, and multinerd.training's schedule (warm-up over max(1, round(fraction * max_steps))
+    # max_steps, and multinerd.training.run's schedule (warm-up over max(1, round(fraction * max_steps))
     # steps, then linear decay reaching 0 at step max_steps) gives steps 0 and max_steps a rate of
     # 0: the updates that change the weights are steps 1 .. steps-1 at exactly the rates of the
     # Trainer's steps 1 .. steps-1 (its step 0 is at rate 0 too, as it warms up over as many steps).
@@ -308,7 +308,7 @@ def shown_ratios(ratios: Dict[str, Optional[float]]) -> str:
 
 def prepare(work: Path, train, dev, test, rest, labels, config: Path, seeds: List[int]) -> None:
     """The data of both sides: the spaCy corpus through the project's converter, JSONL for the recipe."""
-    from multinerd.corpus import convert
+    from multinerd.data.corpus import convert
 
     # Evaluation during spaCy training is not timed and not used (both sides are scored on their
     # last model): the dev split if there is one (tuning), else a few sentences outside train and test.

@@ -1,5 +1,5 @@
 """The benchmark's child processes, one role each (scripts/benchmark.py starts them and measures
-them with `multinerd.measure.run_measured`):
+them with `multinerd_dev.measure.run_measured`):
 
     python scripts/children.py ROLE SPEC.json
 
@@ -63,17 +63,17 @@ def timed_annotation(annotate_all: Callable[[List[str]], Any], texts: List[str],
 
 def text_scores(rows: List[Dict], from_text: List[List[str]]) -> Dict:
     """The score of the tags an annotator gave the test texts' words, against the gold tags."""
-    from multinerd.scoring import micro_scores
+    from multinerd.evaluation.seqeval import micro_scores
 
     return micro_scores([row["tags"] for row in rows], from_text)
 
 
 def spacy_train(spec: Dict) -> Dict:
-    """The project's training entry (multinerd.training.train_pipeline), in this process, with the
+    """The project's training entry (multinerd.training.run.train_pipeline), in this process, with the
     training loop and the evaluations timed."""
     set_threads(spec["threads"])
-    import multinerd.train_loop as loop  # the project's resumable copy of spaCy's loop
-    from multinerd.training import train_pipeline
+    import multinerd.training.loop as loop  # the project's resumable copy of spaCy's loop
+    from multinerd.training.run import train_pipeline
 
     times = {"loop": 0.0, "eval": 0.0, "loop_cpu": 0.0, "eval_cpu": 0.0, "steps": 0, "words": 0}
     original_loop, original_eval = loop.train_while_improving, loop.create_evaluation_callback
@@ -159,7 +159,7 @@ def spacy_infer(spec: Dict) -> Dict:
     set_threads(spec["threads"])
     import spacy
 
-    from multinerd.scoring import micro_scores
+    from multinerd.evaluation.seqeval import micro_scores
 
     rows, texts = read_test_texts(spec)
     batch = spec["batch_size"]
@@ -196,7 +196,7 @@ def hf_train(spec: Dict) -> Dict:
         set_seed,
     )
 
-    from multinerd.scoring import micro_scores
+    from multinerd.evaluation.seqeval import micro_scores
 
     set_seed(spec["seed"])
     label_names = spec["labels"]

@@ -3,7 +3,7 @@ sentences, the recipe's label alignment, word-level tags from what each side pre
 children's environment and the encoder's folder.
 
 Both sides are scored the same way: one BIO tag per test word, seqeval's default mode
-(`multinerd.scoring.micro_scores`).
+(`multinerd.evaluation.seqeval.micro_scores`).
 """
 
 import math
@@ -12,9 +12,9 @@ import random
 from pathlib import Path
 from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
-from multinerd.corpus import InvalidRow, RowValidator, Sentence
+from multinerd.data.corpus import InvalidRow, RowValidator, Sentence
+from multinerd.data.readers import FILE_READERS, FORMATS, Row, SourceError, lang_of, read_files
 from multinerd.labels import ENTITY_TYPES
-from multinerd.readers import FILE_READERS, FORMATS, Row, SourceError, lang_of, read_files
 
 IGNORED = -100  # the label id PyTorch's cross-entropy (and the recipe) skips
 
@@ -118,7 +118,7 @@ def training_steps(n_train: int, batch_size: int, epochs: int) -> int:
 
 
 def corpus_rows(parts: Dict[str, Sequence[Sentence]]) -> Iterable[Row]:
-    """The converter's rows (multinerd.corpus.convert) of the sentences of each split ("train",
+    """The converter's rows (multinerd.data.corpus.convert) of the sentences of each split ("train",
     "dev", "test"), each with an id naming its split and place."""
     return (
         Row(s.words, s.tags, s.lang, split, f"{split} {i}") for split, part in parts.items() for i, s in enumerate(part)

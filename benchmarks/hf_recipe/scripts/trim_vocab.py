@@ -22,7 +22,7 @@ from typing import Dict, List, Sequence
 import typer
 from recipe import SourceError, read_sentences, resolve_encoder, text_of
 
-from multinerd.staging import commit, staged
+from multinerd.data.staging import commit, staged
 
 app = typer.Typer(add_completion=False)
 

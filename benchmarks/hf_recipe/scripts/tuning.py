@@ -13,7 +13,7 @@ from typing import Dict, Iterable, List, Optional, Sequence
 from report import ratio, summarize
 from wasabi import MarkdownRenderer
 
-from multinerd.scoring import add_tags, score_tags
+from multinerd.evaluation.seqeval import add_tags, score_tags
 
 SIDES = ("spacy", "hf")
 SIDE_NAMES = {"spacy": "this project (spaCy)", "hf": "peer (HF recipe)"}
@@ -40,7 +40,7 @@ def parse_head_rates(values: Iterable[str]) -> List[Optional[float]]:
 
 
 def tag_scores(rows: Sequence[Dict], predicted: Sequence[Sequence[str]]) -> Dict:
-    """seqeval scores (multinerd.scoring.score_tags, default mode) of predicted word tags
+    """seqeval scores (multinerd.evaluation.seqeval.score_tags, default mode) of predicted word tags
     against the rows' gold tags: {"f1", "precision", "recall", "per_language": {lang: f1}}."""
     if len(rows) != len(predicted):
         raise ValueError(f"{len(rows)} rows but {len(predicted)} predicted tag sequences")

@@ -19,8 +19,8 @@ from recipe import (
 )
 from report import TABLE_ROWS, batch_sweep, markdown_table, ratio, summarize, sweep_table
 
-from multinerd.corpus import Sentence
-from multinerd.measure import run_measured
+from multinerd.data.corpus import Sentence
+from multinerd_dev.measure import run_measured
 
 
 def sentence(words, tags, lang="en"):

@@ -5,7 +5,7 @@ import pytest
 from recipe import split_by_language
 from tuning import best_vs_best, choose_best, grid, parse_head_rates, point_name, tag_scores
 
-from multinerd.corpus import Sentence
+from multinerd.data.corpus import Sentence
 
 
 def sentence(i, lang):

@@ -23,7 +23,7 @@ import srsly
 import typer
 
 from multinerd.cli import fail
-from multinerd.visualize import HOST
+from multinerd.visualize.page import HOST
 
 REPO = Path(__file__).resolve().parents[3]
 CHROMIUM = Path("/usr/bin/chromium")

@@ -29,8 +29,8 @@ import warnings
 from contextlib import contextmanager
 from typing import Dict, Iterator, List, Optional, Sequence, Tuple
 
-from .annotate import AnnotateError, BlockAnnotator, BlockResult, Options
-from .annotate_inputs import Block, BlockRows, ReadSettings, read_block
+from multinerd.annotation.engine import AnnotateError, BlockAnnotator, BlockResult, Options
+from multinerd.annotation.inputs import Block, BlockRows, ReadSettings, read_block
 
 LOOPBACK = "127.0.0.1"
 # CPUs an embedded Ray keeps for the read tasks (each takes READ_CPUS): actors sized to all CPUs
@@ -114,7 +114,7 @@ def _start_time(pid: int) -> str:
 
 def _start_watchdog(spared: Sequence[Tuple[int, str]]) -> subprocess.Popen:
     spared_args = ",".join(f"({pid}, {start!r})" for pid, start in spared)
-    code = f"from multinerd.annotate_ray import watch; watch({os.getpid()}, [{spared_args}])"
+    code = f"from multinerd.annotation.ray_engine import watch; watch({os.getpid()}, [{spared_args}])"
     # A session of its own: a signal to the driver's process group (Ctrl-C) is not for it.
     return subprocess.Popen([sys.executable, "-c", code], stdin=subprocess.PIPE, start_new_session=True)
 

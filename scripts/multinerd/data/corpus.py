@@ -13,7 +13,7 @@ Memory stays bounded whatever the input size: the training split is shuffled on 
 sentence goes to one of many bucket files at random, then each bucket is shuffled and written),
 dev and test stream straight into shards, a shard holds at most `shard_size` docs, and
 duplicates are found from 8 bytes a sentence. The whole corpus is built in a work folder and
-moved into place only when it is complete (`multinerd.staging`), so a failed or killed run
+moved into place only when it is complete (`multinerd.data.staging`), so a failed or killed run
 leaves the previous corpus as it was.
 """
 
@@ -34,15 +34,14 @@ import srsly
 from spacy.attrs import ENT_IOB, ENT_TYPE, ORTH
 from spacy.pipeline._parser_internals.ner import BiluoPushDown
 from spacy.strings import get_string_id
-from spacy.tokens import Doc, DocBin
+from spacy.tokens import DocBin
 from spacy.tokens._dict_proxies import SpanGroups
-from spacy.vocab import Vocab
 
-from .bio import TAG_PATTERN, repair_bio, spread_tag
-from .labels import ENTITY_TYPES, LANGUAGE_ALIASES, LANGUAGES, MULTINERD_TAGS, SPACELESS_LANGUAGES
-from .readers import SPLITS, Row
-from .staging import check_output, commit, staged
-from .tokenizer import split_cjk
+from multinerd.data.readers import SPLITS, Row
+from multinerd.data.staging import check_output, commit, staged
+from multinerd.data.tag_repair import TAG_PATTERN, repair_bio, spread_tag
+from multinerd.labels import ENTITY_TYPES, LANGUAGE_ALIASES, LANGUAGES, MULTINERD_TAGS, SPACELESS_LANGUAGES
+from multinerd.pipeline.tokenizer import split_cjk
 
 DOCBIN_ATTRS = ["ORTH", "ENT_IOB", "ENT_TYPE"]
 IOB_CODES = {"I": 1, "O": 2, "B": 3}  # spaCy's ENT_IOB values
@@ -565,9 +564,3 @@ def make_report(stats, filtered, **settings) -> Dict:
         }
     unknown = sorted({lang for by_lang in stats.values() for lang in by_lang if lang != "?" and lang not in LANGUAGES})
     return {**settings, "unknown_languages": unknown, "splits": splits}
-
-
-def read_docs(folder: Path, vocab: Vocab) -> Iterator[Doc]:
-    """The docs of every shard under `folder`, in the order they were written."""
-    for path in sorted(folder.rglob("*.spacy")):
-        yield from DocBin().from_disk(path).get_docs(vocab)

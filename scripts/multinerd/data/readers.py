@@ -18,7 +18,7 @@ from typing import Iterable, Iterator, List, NamedTuple, Optional, Sequence, Tup
 
 import srsly
 
-from .labels import LANGUAGES
+from multinerd.labels import LANGUAGES
 
 SPLIT_NAMES = {"train": "train", "dev": "dev", "val": "dev", "valid": "dev", "validation": "dev", "test": "test"}
 SPLITS = ("train", "dev", "test")

@@ -4,7 +4,7 @@
 
 `serve` starts streamlit on this very file (`streamlit run visualize.py -- MODEL`), which draws
 `page`: a text (a sentence in each language to start from), its entities rendered with displaCy
-in each type's colour with their score after the label (`confidence.displacy_data`), a threshold
+in each type's colour with their score after the label (`entity_scores.displacy_data`), a threshold
 slider that hides the entities scored below it, a table of the entities with the other labels the
 pipeline considered for their words, the near misses (one-token entities where it said O), and
 the model's card: its test scores per type and per language (meta.json) and the reliability plot
@@ -27,15 +27,15 @@ from spacy import displacy
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
-from multinerd.cli import pipeline_problem
-from multinerd.confidence import SCORE, displacy_data, scorer_name
 from multinerd.labels import LANGUAGES, SENTENCES
+from multinerd.loading import pipeline_problem
+from multinerd.pipeline.entity_scores import SCORE, displacy_data, entity_scores_name
 
 HOST = "127.0.0.1"  # never another interface: the page runs any text through the pipeline
 # The longest text run: a 100,000-character paste would take seconds to tag and render a page
 # the browser scrolls through; the rest is cut with a message.
 MAX_CHARS = 10_000
-ALTERNATIVES_KEY = "visualize_alternatives"  # the scorer's span group of the spans not chosen
+ALTERNATIVES_KEY = "visualize_alternatives"  # the entity scores' span group of the spans not chosen
 ALTERNATIVES_SHOWN = 3  # other labels listed for an entity's words
 NEAR_MISSES_SHOWN = 20
 # The floor of the near misses the page asks for: lower than the pipeline's default, as the page
@@ -58,20 +58,20 @@ class VisualizeError(Exception):
 
 
 def load_pipeline(model: str) -> Language:
-    """The pipeline, with its entity scorer (where it has one) keeping every entity, as the page's
+    """The pipeline, with its entity scores component (where it has one) keeping every entity, as the page's
     slider is the threshold, and the alternatives it considered in doc.spans[ALTERNATIVES_KEY]."""
     nlp = spacy.load(model)
-    name = scorer_name(nlp)
+    name = entity_scores_name(nlp)
     if name:
-        scorer = nlp.get_pipe(name)
-        scorer.threshold, scorer.alternatives_key = 0.0, ALTERNATIVES_KEY
-        scorer.alternatives_threshold = NEAR_MISS_FLOOR
+        component = nlp.get_pipe(name)
+        component.threshold, component.alternatives_key = 0.0, ALTERNATIVES_KEY
+        component.alternatives_threshold = NEAR_MISS_FLOOR
     return nlp
 
 
 def configured_threshold(nlp: Language) -> float:
-    """The threshold the pipeline's config sets (0 without a scorer): where the slider starts."""
-    name = scorer_name(nlp)
+    """The threshold the pipeline's config sets (0 without entity scores): where the slider starts."""
+    name = entity_scores_name(nlp)
     return float(nlp.config["components"][name].get("threshold", 0.0)) if name else 0.0
 
 
@@ -98,7 +98,7 @@ def hide_below(doc: Doc, threshold: float) -> Doc:
 
 
 def alternatives(doc: Doc) -> List[Tuple[Span, float]]:
-    """The spans the scorer considered and the pipeline did not choose, best first."""
+    """The spans the entity scores component considered and the pipeline did not choose, best first."""
     group = doc.spans.get(ALTERNATIVES_KEY)
     return list(zip(group, group.attrs["scores"])) if group is not None else []
 
@@ -117,7 +117,7 @@ def entity_rows(doc: Doc, considered: List[Tuple[Span, float]]) -> List[Dict[str
 
 
 def near_miss_rows(doc: Doc, considered: List[Tuple[Span, float]]) -> List[Dict[str, Any]]:
-    """The best one-token entities the scorer considered where the pipeline found none (whatever
+    """The best one-token entities the entity scores component considered where the pipeline found none (whatever
     the threshold hides)."""
     tagged = {token.i for ent in doc.ents for token in ent}
     rows = [

@@ -163,7 +163,7 @@ def make_bio_tagger(
 
 FACTORY = "xx_multinerd_bio_ner"
 
-# Registered once (see multinerd.confidence: the package's copy and the project's may both run).
+# Registered once (see multinerd.pipeline.entity_scores: the package's copy and the project's may both run).
 if Language.get_factory_name(FACTORY) not in registry.factories:
     Language.factory(
         FACTORY,

@@ -4,12 +4,14 @@
 project's environment this project's own distribution (pyproject.toml, on no package index)
 serves them through entry points, as catalogue prefers entry points, so spaCy requires it too;
 yet the package needs nothing of it: the code the config names travels inside it (`--code`) and
-registers itself. `build_package` drops that requirement from the folder `spacy package --build
-none` wrote, then builds the sdist and wheel as `spacy package` does, its output kept for errors.
+registers itself: every module of multinerd/pipeline/ (`shipped_modules`, the one list).
+`package_model` runs `spacy package --build none` with that code, then `build_package` drops that
+requirement from the folder it wrote and builds the sdist and wheel as `spacy package` does, its output kept for errors.
 It also drops the empty author fields spaCy fills in (its card shows an empty author as the link
 "[n/a]()") and writes the card again from the meta, with spaCy's own function.
 """
 
+import shutil
 import subprocess
 import sys
 import zipfile
@@ -23,6 +25,8 @@ from packaging.utils import canonicalize_name
 from spacy.cli.package import generate_readme
 from spacy.util import packages_distributions
 
+# What ships inside the model: the modules of this folder, each a top-level module of the package.
+PIPELINE = Path(__file__).resolve().parents[1] / "pipeline"
 # This project's top-level module: the distribution that provides it is this project's own.
 PROJECT_MODULE = "multinerd"
 FORMATS = ("sdist", "wheel")
@@ -31,6 +35,11 @@ AUTHOR_FIELDS = ("author", "email", "url")
 
 class BuildError(Exception):
     """`python -m build` failed; the message is its output."""
+
+
+def shipped_modules() -> List[Path]:
+    """The files `spacy package --code` ships: every module of multinerd/pipeline/."""
+    return sorted(path for path in PIPELINE.glob("*.py") if path.name != "__init__.py")
 
 
 def project_distributions() -> Set[str]:
@@ -68,3 +77,18 @@ def build_package(folder: Path, formats: Sequence[str]) -> List[Path]:
     if result.returncode != 0:
         raise BuildError(result.stdout + result.stderr)
     return sorted((folder / "dist").iterdir())
+
+
+def package_model(model: Path, output: Path, name: str, version: str, formats: Sequence[str]) -> List[Path]:
+    """`spacy package` MODEL into OUTPUT/<lang>_<name>-<version> with the shipped modules as its
+    code and the CLI's defaults (the requirement on spacy), from nothing (`--force` would keep an
+    earlier build's README.md, a stale card), then build FORMATS of it (build_package); returns
+    what its dist/ holds."""
+    from spacy.cli.package import package
+
+    folder = output / f"{srsly.read_json(model / 'meta.json')['lang']}_{name}-{version}"
+    if folder.exists():
+        shutil.rmtree(folder)
+    package(model, output, code_paths=shipped_modules(), name=name, version=version, create_sdist=False,
+            create_wheel=False, require_parent=True, force=True, silent=False)  # fmt: skip
+    return build_package(folder, formats)

@@ -1,10 +1,10 @@
 """Annotation of a corpus of any size with a spaCy pipeline (`scripts/annotate.py`): the output
 folder, the annotation of one block, and the local engine. The Ray engine is in annotate_ray.py.
 
-Output: a folder of part files, one per input block (multinerd.annotate_inputs), named after the
+Output: a folder of part files, one per input block (multinerd.annotation.inputs), named after the
 block's number: `part-00000.parquet` (or `.jsonl`), one row per input text: its `id`, the text
 with `keep_text`, the carried fields, and `entities` (start and end character, label, text, and the score where the pipeline
-gives one: the entity scorer's `ent._.score`, or a span categorizer's). Optionally
+gives one: the entity scores component's `ent._.score`, or a span categorizer's). Optionally
 `part-<block>.spacy`, the Docs as a DocBin, in the same order. Each file is written under a hidden temporary name and renamed into place, so a part
 file is complete or absent: a rerun skips the blocks whose part file exists (resume), and a crash
 leaves no half-written part. `_annotate.json` records what the output was made from (input files,
@@ -27,10 +27,10 @@ from typing import Callable, Dict, Iterable, Iterator, List, NamedTuple, Optiona
 
 import srsly
 
-from .annotate_inputs import OUTPUT_COLUMN, Block, BlockRows, ReadSettings, Source, fingerprint, read_block
-from .annotate_loading import load_for_annotation
-from .cli import ENTITY_FACTORIES, pipeline_problem
-from .gpu import GPUUnavailable, require_gpu, use_gpu_annotation_settings
+from multinerd.annotation.inputs import OUTPUT_COLUMN, Block, BlockRows, ReadSettings, Source, fingerprint, read_block
+from multinerd.annotation.mapped_loading import load_for_annotation
+from multinerd.loading import ENTITY_FACTORIES, LoadError, pipeline_problem
+from multinerd.loading import load_pipeline as load_shared
 
 MANIFEST = "_annotate.json"
 LOCK = "_annotate.lock"
@@ -85,8 +85,8 @@ def entity_type():
 
 
 def doc_entities(doc, spans_key: Optional[str] = None) -> List[Dict]:
-    """The entities of a Doc: `doc.ents` with the entity scorer's `ent._.score` where the
-    pipeline has one (multinerd.confidence), or the spans of `doc.spans[spans_key]` with the
+    """The entities of a Doc: `doc.ents` with the entity scores component's `ent._.score` where the
+    pipeline has one (multinerd.pipeline.entity_scores), or the spans of `doc.spans[spans_key]` with the
     scores a span categorizer puts in the group's attrs."""
     if spans_key is None:
         from spacy.tokens import Span
@@ -130,26 +130,17 @@ def check_model(model: str) -> None:
 
 
 def load_pipeline(options: Options):
-    """The pipeline `options.model` names (a package or a folder), on the GPU if asked (with
-    GPU-sized batches, multinerd.gpu), with `options.code` imported first (custom components).
+    """The pipeline `options.model` names (a package or a folder; multinerd.loading), its
+    transformer's weights memory-mapped, with `options.code` imported first (custom components).
     Raises AnnotateError."""
     from spacy.cli._util import import_code
 
     if options.code:
         import_code(options.code)
-    model = options.model
-    check_model(model)
-    if options.gpu_id >= 0:
-        try:
-            require_gpu(options.gpu_id)
-        except GPUUnavailable as err:
-            raise AnnotateError(str(err)) from None
     try:
-        nlp = load_for_annotation(model)
-    except Exception as err:  # whatever a broken or incompatible pipeline raises
-        raise AnnotateError(f"Can't load the pipeline {model}: {str(err).strip().splitlines()[0]}") from None
-    if options.gpu_id >= 0:
-        use_gpu_annotation_settings(nlp)
+        nlp = load_shared(options.model, options.gpu_id, load_for_annotation)
+    except LoadError as err:
+        raise AnnotateError(str(err)) from None
     if options.threads and "torch" in sys.modules:
         import torch
 
@@ -255,7 +246,7 @@ def model_digest(model: str, chunk_size: int = 1 << 20) -> str:
     file in its folder (an installed package's data folder, whose meta.json names the package and
     its version). Retrained in place, a model gets another digest. Files are read in chunks, so
     a trf model's 700 MB of weights pass through once and are never held."""
-    from .annotate_loading import pipeline_folder
+    from multinerd.annotation.mapped_loading import pipeline_folder
 
     folder = pipeline_folder(model)
     if folder is None:  # a package laid out otherwise: all of its files

@@ -1,5 +1,5 @@
 """spaCy's training loop (`spacy.training.loop.train` and `train_while_improving`, same steps,
-evaluations, outputs and logger) made resumable: it writes a checkpoint (multinerd.checkpoint)
+evaluations, outputs and logger) made resumable: it writes a checkpoint (multinerd.training.checkpoint)
 every `checkpoint_every` steps and at each evaluation, and a run started where a checkpoint
 exists continues from it, as the uninterrupted run would have. It also writes a JSONL log of
 each step's losses and each evaluation's scores (LOG), which scripts/evaluate.py plots.
@@ -34,7 +34,7 @@ from spacy.util import registry, resolve_dot_names
 from thinc.api import constant, fix_random_seed, set_gpu_allocator
 from wasabi import Printer
 
-from .checkpoint import (
+from multinerd.training.checkpoint import (
     CHECKPOINT,
     ResumeRefused,
     fingerprint,
@@ -45,7 +45,7 @@ from .checkpoint import (
     save_checkpoint,
     what_changed,
 )
-from .staging import commit, recover, staged
+from multinerd.data.staging import commit, recover, staged
 
 LOG = "log.jsonl"
 COST = "cost.json"

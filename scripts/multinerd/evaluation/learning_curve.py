@@ -1,4 +1,4 @@
-"""The learning curve of a training run, from the JSONL log multinerd.train_loop writes: the
+"""The learning curve of a training run, from the JSONL log multinerd.training.loop writes: the
 training loss of each step (summed over the components, with its moving mean) and the dev score
 of each evaluation, against the step."""
 

@@ -19,7 +19,7 @@ The schedules (learning rate, dropout) are thinc generators, which can't be save
 rebuilds them from the config and advances them by the steps done. cupy's generator (dropout on
 a GPU) can't be saved either: on a GPU every run reseeds it at each checkpoint, from the seed and
 the step, so that an interrupted run and an uninterrupted one draw the same numbers after it.
-OUTPUT/checkpoint and OUTPUT/model-best are replaced together, atomically (multinerd.staging).
+OUTPUT/checkpoint and OUTPUT/model-best are replaced together, atomically (multinerd.data.staging).
 """
 
 import hashlib
@@ -167,9 +167,9 @@ def corpus_hashes(paths: Iterable[Path]) -> Dict[str, str]:
 
 def code_hashes() -> Dict[str, str]:
     """sha256 of the source of each of this package's modules that the process has imported."""
-    package = Path(__file__).resolve().parent
+    package = Path(__file__).resolve().parents[1]
     files = {Path(m.__file__).resolve() for m in list(sys.modules.values()) if getattr(m, "__file__", None)}
-    return {str(f.relative_to(package.parent)): _sha256(f) for f in sorted(files) if f.parent == package}
+    return {str(f.relative_to(package.parent)): _sha256(f) for f in sorted(files) if f.is_relative_to(package)}
 
 
 def library_versions() -> Dict[str, Optional[str]]:
@@ -219,7 +219,7 @@ def what_changed(saved: Dict[str, Any], current: Dict[str, Any]) -> Optional[str
     for name, digest in saved["corpus"].items():
         if current["corpus"][name] != digest:
             return f"the corpus file {name}"
-    package = Path(__file__).resolve().parent.parent
+    package = Path(__file__).resolve().parents[2]
     for name, digest in saved["code"].items():
         path = package / name
         if not path.is_file() or _sha256(path) != digest:

@@ -1,5 +1,5 @@
 """A probability for every entity: the `entity_scores` component, after the entity recognizer
-(`ner`: spaCy's transition-based one, or the BIO tagger of multinerd.bio_tagger).
+(`ner`: spaCy's transition-based one, or the BIO tagger of multinerd.pipeline.bio_tagger).
 
 spaCy's transition-based `ner` decodes greedily, one action per token (B-X, I-X, L-X, U-X or O),
 and keeps no probability. This component replays the `ner`'s own decisions (the BILUO tags of
@@ -119,7 +119,7 @@ class Actions(NamedTuple):
 
 
 class BioTags(NamedTuple):
-    """The class index of each of a BIO tagger's tags (multinerd.bio_tagger), by label.
+    """The class index of each of a BIO tagger's tags (multinerd.pipeline.bio_tagger), by label.
 
     Its scores are one softmax a token, over every tag, so an entity's probability is
     p(B-X at start) * p(I-X) at each of its other tokens * (1 - p(I-X) at the token after it).
@@ -252,7 +252,7 @@ def tag_scores(tagger, docs: List[Doc]) -> List[numpy.ndarray]:
     return [numpy.log(numpy.maximum(doc_rows, 1e-12)) if normalized else doc_rows for doc_rows in rows]
 
 
-class EntityScorer:
+class EntityScores:
     """Scores the entities that the component named `ner` found (see the module docstring)."""
 
     def __init__(
@@ -328,7 +328,7 @@ class EntityScorer:
     def to_bytes(self, *, exclude=tuple()) -> bytes:
         return srsly.json_dumps(self.cfg).encode("utf8")
 
-    def from_bytes(self, data: bytes, *, exclude=tuple()) -> "EntityScorer":
+    def from_bytes(self, data: bytes, *, exclude=tuple()) -> "EntityScores":
         self.set_calibration(srsly.json_loads(data.decode("utf8"))["calibration"])
         return self
 
@@ -337,13 +337,13 @@ class EntityScorer:
         path.mkdir(parents=True, exist_ok=True)
         srsly.write_json(path / CFG, self.cfg)
 
-    def from_disk(self, path, *, exclude=tuple()) -> "EntityScorer":
+    def from_disk(self, path, *, exclude=tuple()) -> "EntityScores":
         self.set_calibration(srsly.read_json(Path(path) / CFG)["calibration"])
         return self
 
 
-def scorer_name(nlp: Language) -> Optional[str]:
-    """The name of the pipeline's entity scorer (this factory's component); None if it has none."""
+def entity_scores_name(nlp: Language) -> Optional[str]:
+    """The name of the pipeline's entity scores component (this factory's); None if it has none."""
     return next((name for name in nlp.pipe_names if nlp.get_pipe_meta(name).factory == FACTORY), None)
 
 
@@ -367,15 +367,15 @@ def displacy_data(doc: Doc, digits: int = 2) -> Tuple[Dict, Dict]:
     return {"text": doc.text, "ents": ents, "title": None}, {"colors": shown}
 
 
-def make_entity_scorer(
+def make_entity_scores(
     nlp: Language,
     name: str,
     ner: str,
     threshold: float,
     alternatives_key: Optional[str],
     alternatives_threshold: float = ALTERNATIVES_THRESHOLD,
-) -> EntityScorer:
-    return EntityScorer(
+) -> EntityScores:
+    return EntityScores(
         nlp,
         name,
         ner=ner,
@@ -399,4 +399,4 @@ if Language.get_factory_name(FACTORY) not in registry.factories:
         },
         requires=["doc.ents"],
         assigns=["doc.ents", f"span._.{SCORE}"],
-    )(make_entity_scorer)
+    )(make_entity_scores)

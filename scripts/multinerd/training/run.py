@@ -1,6 +1,6 @@
 """What scripts/train.py adds to `spacy train`: the training length from the corpus size, the
-GPU settings on a GPU (multinerd.gpu), a fast, clear failure when the transformer or the GPU
-can't be used, resumable training (multinerd.train_loop), and an optimizer that trains the NER
+GPU settings on a GPU (multinerd.training.gpu), a fast, clear failure when the transformer or the GPU
+can't be used, resumable training (multinerd.training.loop), and an optimizer that trains the NER
 head faster than the pretrained transformer (registered by pyproject.toml's entry point)."""
 
 import math
@@ -16,7 +16,7 @@ from thinc.api import Optimizer
 from thinc.optimizers import ADAM_DEFAULTS, FloatOrSeq
 from thinc.types import FloatsXd
 
-from .gpu import gpu_report, gpu_training_overrides
+from multinerd.training.gpu import gpu_report, gpu_training_overrides
 
 
 class HeadRateOptimizer(Optimizer):
@@ -96,7 +96,7 @@ def run_overrides(
     config_path: Path, overrides: Dict[str, Any], train_sentences: int, max_steps: int = 0, gpu_id: int = -1
 ) -> Tuple[Config, Dict[str, Any]]:
     """The config (uninterpolated) and the overrides `spacy train` runs with: the caller's; on a
-    GPU, multinerd.gpu's settings, as defaults that the caller's replace (a benchmark sweeps them);
+    GPU, multinerd.training.gpu's settings, as defaults that the caller's replace (a benchmark sweeps them);
     then the training length, computed from the config those give (its batch size)."""
     from spacy.util import load_config
 
@@ -188,7 +188,7 @@ def train_pipeline(
     restart: bool = False,
 ) -> int:
     """`spacy train` on a converted corpus (`overrides` name its paths), for `max_steps` steps or
-    `[multinerd] epochs` over the sentences `report` counts, resumable (multinerd.train_loop:
+    `[multinerd] epochs` over the sentences `report` counts, resumable (multinerd.training.loop:
     a checkpoint every `checkpoint_every` steps and at each evaluation; a rerun continues from
     it unless `restart`); a trf config's transformer (the config's, or `transformer`) and the
     GPU are checked first. Returns the last step.
@@ -199,7 +199,7 @@ def train_pipeline(
     from spacy.util import load_config
     from wasabi import msg
 
-    from .train_loop import train_resumable
+    from multinerd.training.loop import train_resumable
 
     n_train = train_sentences(report)
     if not n_train:

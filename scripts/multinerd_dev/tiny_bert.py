@@ -9,8 +9,8 @@ It learns nothing useful: it only exercises the real code path, at the real size
 from pathlib import Path
 from typing import Iterable, List
 
-from .readers import read_files
-from .tokenizer import split_cjk
+from multinerd.data.readers import read_files
+from multinerd.pipeline.tokenizer import split_cjk
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
 

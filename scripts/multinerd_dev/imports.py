@@ -1,5 +1,5 @@
-"""The files of this project that a Python file runs: itself, the modules of the `multinerd`
-package it imports (directly or through the package's own modules), and, where asked, modules of
+"""The files of this project that a Python file runs: itself, the modules of the project's
+packages (`multinerd` and its sub-packages, `multinerd_dev`) it imports (directly or through the package's own modules), and, where asked, modules of
 folders of scripts it imports by bare name (a benchmark's `from recipe import ...`), looked up in
 the folders' order as Python's import path would; and the modules that the functions a config
 names come from (the project package's entry points).
@@ -14,16 +14,18 @@ from typing import Dict, Optional, Sequence, Set, Tuple
 
 from confection import Config
 
-PACKAGE = Path(__file__).resolve().parent
+# The folder that holds the project's top-level packages, and their names.
+SOURCE = Path(__file__).resolve().parents[1]
+PACKAGES = ("multinerd", "multinerd_dev")
 
 
 def module_file(name: str, scripts: Sequence[Path] = ()) -> Optional[Path]:
-    """The file of module `name`: `multinerd.x` -> scripts/multinerd/x.py (`multinerd` -> its
-    __init__.py); a bare name -> name.py in the first of the `scripts` folders that has it; None
-    if it is neither."""
+    """The file of module `name`: `multinerd.data.corpus` -> scripts/multinerd/data/corpus.py (a
+    package -> its __init__.py); a bare name -> name.py in the first of the `scripts` folders that
+    has it; None if it is neither."""
     parts = name.split(".")
-    if parts[0] == "multinerd":
-        path = PACKAGE.parent.joinpath(*parts)
+    if parts[0] in PACKAGES:
+        path = SOURCE.joinpath(*parts)
         path = path / "__init__.py" if path.is_dir() else path.with_suffix(".py")
         return path if path.is_file() else None
     if len(parts) == 1:
@@ -33,9 +35,11 @@ def module_file(name: str, scripts: Sequence[Path] = ()) -> Optional[Path]:
 
 def _imported_names(path: Path) -> Set[str]:
     """Every module name an import in `path` can load: `import a.b.c` loads a, a.b and a.b.c;
-    `from a import b` loads a and, if it is a module, a.b; relative imports inside the package."""
+    `from a import b` loads a and, if it is a module, a.b; relative imports inside the packages,
+    from the package that holds `path`."""
     tree = ast.parse(path.read_text(encoding="utf8"))
-    in_package = path.parent == PACKAGE
+    package = list(path.parent.relative_to(SOURCE).parts) if path.parent.is_relative_to(SOURCE) else []
+    in_package = bool(package) and package[0] in PACKAGES
     names = set()
     for node in ast.walk(tree):
         if isinstance(node, ast.Import):
@@ -45,7 +49,7 @@ def _imported_names(path: Path) -> Set[str]:
             if node.level:
                 if not in_package:
                     continue
-                base = "multinerd" + (f".{base}" if base else "")
+                base = ".".join(package[: len(package) - node.level + 1] + ([base] if base else []))
             found = [base] + [f"{base}.{alias.name}" for alias in node.names]
         else:
             continue
@@ -73,7 +77,7 @@ def imported_files(path: Path, scripts: Sequence[Path] = ()) -> Set[Path]:
 
 def entry_point_modules() -> Dict[Tuple[str, str], Optional[Path]]:
     """(registry, name) -> the module file the installed project's entry point loads, e.g.
-    ("tokenizers", "xx_multinerd.CJKCharTokenizer.v1") -> scripts/multinerd/tokenizer.py."""
+    ("tokenizers", "xx_multinerd.CJKCharTokenizer.v1") -> scripts/multinerd/pipeline/tokenizer.py."""
     entry_points = distribution("xx-multinerd-project").entry_points
     return {(point.group.split("_", 1)[1], point.name): module_file(point.module) for point in entry_points}
 

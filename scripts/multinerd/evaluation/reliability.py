@@ -1,26 +1,19 @@
 """How far entity scores can be trusted: each predicted entity's score against whether it is right
 (its exact span and label are in the gold), as a reliability table, the expected calibration
-error, precision and recall at score thresholds; and the calibration fitted on dev that
-`multinerd.confidence.entity_scores` applies: the temperature of the action scores, chosen from a
-grid by the log loss of the entities' probabilities, then Platt scaling of the tempered
-probability's logit.
+error, precision and recall at score thresholds. (The calibration fitted on dev is
+multinerd.evaluation.calibration's.)
 
 Pure functions, no I/O. An outcome is (score, correct); the gold count is the number of gold
 entities, so that recall counts the entities the pipeline missed.
 """
 
-import math
 from typing import Dict, Iterable, List, Sequence, Set, Tuple
 
-import numpy
 from wasabi import MarkdownRenderer
 
-from .confidence import EPSILON, IDENTITY, SCORE, Actions, EntityKey, entity_scores, logit, sigmoid
+from multinerd.pipeline.entity_scores import SCORE, EntityKey
 
 Outcome = Tuple[float, bool]
-# A dev doc as calibration sees it: its step scores, the entities the pipeline found, the gold entities.
-Record = Tuple[numpy.ndarray, List[EntityKey], Set[EntityKey]]
-TEMPERATURES = tuple(2 ** (i / 4) for i in range(-8, 17))  # 0.25, 0.30, ..., 1, ..., 16
 BINS = 10
 THRESHOLDS = (0.5, 0.7, 0.9)
 CURVE_POINTS = 101  # thresholds 0.00, 0.01, ..., 1.00 of the precision-recall curve
@@ -29,12 +22,14 @@ CURVE_POINTS = 101  # thresholds 0.00, 0.01, ..., 1.00 of the precision-recall c
 def entity_outcomes(gold: Set[EntityKey], predicted: Iterable) -> List[Outcome]:
     """(score, correct) of each predicted entity (spans with `._.score`) against the gold entities
     (start, end, label) of the same tokens. An entity without a score is an error: the pipeline
-    has no scorer."""
+    has no entity scores."""
     outcomes = []
     for ent in predicted:
         score = ent._.get(SCORE)
         if score is None:
-            raise ValueError(f"Entity {ent.text!r} ({ent.label_}) has no score: the pipeline has no entity scorer")
+            raise ValueError(
+                f"Entity {ent.text!r} ({ent.label_}) has no score: the pipeline has no entity scores component"
+            )
         outcomes.append((float(score), (ent.start, ent.end, ent.label_) in gold))
     return outcomes
 
@@ -97,61 +92,6 @@ def confidence_report(outcomes: Sequence[Outcome], n_gold: int) -> Dict:
         "thresholds": [precision_recall_at(outcomes, n_gold, t) for t in THRESHOLDS],
         "curve": curve,
     }
-
-
-def outcomes_at(records: Iterable[Record], actions: Actions, calibration: Dict[str, float]) -> List[Outcome]:
-    """(score, correct) of each entity found in the records, scored with `calibration`."""
-    found = []
-    for rows, predicted, gold in records:
-        found.extend(zip(entity_scores(rows, predicted, actions, calibration), (key in gold for key in predicted)))
-    return found
-
-
-def log_loss(outcomes: Sequence[Outcome]) -> float:
-    def clipped(score: float) -> float:
-        return min(max(score, EPSILON), 1 - EPSILON)
-
-    return -sum(math.log(clipped(s) if correct else 1 - clipped(s)) for s, correct in outcomes) / max(len(outcomes), 1)
-
-
-def fit_calibration(records: Sequence[Record], actions: Actions) -> Dict[str, float]:
-    """The temperature of TEMPERATURES whose entity probabilities have the least log loss, then
-    Platt scaling fitted on the tempered probabilities."""
-
-    def loss(temperature: float) -> float:
-        return log_loss(outcomes_at(records, actions, {**IDENTITY, "temperature": temperature}))
-
-    temperature = min(TEMPERATURES, key=loss)
-    tempered = outcomes_at(records, actions, {**IDENTITY, "temperature": temperature})
-    return {"temperature": temperature, **fit_platt(tempered)}
-
-
-def fit_platt(outcomes: Sequence[Outcome], iterations: int = 100) -> Dict[str, float]:
-    """The slope and bias of sigmoid(slope * logit(score) + bias) that maximise the likelihood of
-    the outcomes (logistic regression on the score's logit, Newton's method, with a small ridge
-    towards the identity, slope 1 and bias 0, so that data of one class stays finite). Scores that
-    are already calibrated give a slope near 1 and a bias near 0."""
-    xs = [logit(score) for score, _ in outcomes]
-    ys = [float(correct) for _, correct in outcomes]
-    slope, bias, ridge = 1.0, 0.0, 1.0
-    for _ in range(iterations):
-        g_slope, g_bias = ridge * (slope - 1), ridge * bias
-        h_ss, h_sb, h_bb = ridge, 0.0, ridge
-        for x, y in zip(xs, ys):
-            p = sigmoid(slope * x + bias)
-            w = p * (1 - p)
-            g_slope += (p - y) * x
-            g_bias += p - y
-            h_ss += w * x * x
-            h_sb += w * x
-            h_bb += w
-        det = h_ss * h_bb - h_sb * h_sb
-        step_slope = (h_bb * g_slope - h_sb * g_bias) / det
-        step_bias = (h_ss * g_bias - h_sb * g_slope) / det
-        slope, bias = slope - step_slope, bias - step_bias
-        if abs(step_slope) < 1e-9 and abs(step_bias) < 1e-9:
-            break
-    return {"slope": slope, "bias": bias}
 
 
 def _pct(value) -> str:

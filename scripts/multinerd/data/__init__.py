@@ -1,0 +1,1 @@
+"""Dataset to corpus: readers, tag repair, corpus writing, staging of outputs."""

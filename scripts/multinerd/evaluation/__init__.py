@@ -1,0 +1,1 @@
+"""Evaluation: seqeval scores, the entity scores' reliability and calibration, the learning curve."""

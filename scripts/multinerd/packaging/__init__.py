@@ -1,0 +1,1 @@
+"""Packaging: building the model package without this project as a requirement."""

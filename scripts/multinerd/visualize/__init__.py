@@ -1,0 +1,1 @@
+"""The visualizer: the streamlit page."""
