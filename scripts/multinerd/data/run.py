@@ -12,8 +12,9 @@ from tqdm import tqdm
 
 from multinerd.cli import Loader
 from multinerd.data.corpus import InvalidRow, NoTrainingSentences, convert
-from multinerd.data.readers import SourceError, is_local, read_files, read_hub
+from multinerd.data.readers import FORMATS, SourceError, read_files, read_hub
 from multinerd.data.staging import OutputError
+from multinerd.sources import is_local
 
 
 class ConvertError(Exception):
@@ -70,7 +71,7 @@ def build_corpus(
 ) -> Dict:
     """Convert SOURCE into the corpus folder OUTPUT (see multinerd.data.corpus) and return the
     report; raise ConvertError with the line to show."""
-    use_files = loader == Loader.files or (loader == Loader.auto and is_local(source))
+    use_files = loader == Loader.files or (loader == Loader.auto and is_local(source, FORMATS))
     rows = read_files(Path(source), lang) if use_files else read_hub(source, lang)
     # A local folder read through datasets is an input too.
     inputs = [Path(source)] if use_files or Path(source).exists() else []
