@@ -1,5 +1,5 @@
 """What every benchmark project's tests check about its project.yml: each command's deps exist
-(those in the repository, other than other commands' outputs) and name every script it runs and
+(those in the repository, other than other commands' outputs), name no stale product module, and name every script it runs and
 every module of the product (`../../scripts/multinerd/`) that those scripts import, directly or
 through the product's own modules, or that the configs it trains, or that trained the pipelines it
 loads, name, so that a change to any of them reruns the benchmark.
@@ -14,6 +14,7 @@ from weasel.util import load_project_config
 from multinerd_dev.imports import imported_files, registered_by_config
 
 REPO = Path(__file__).resolve().parent.parent
+PRODUCT = REPO / "scripts" / "multinerd"
 
 
 def command_problems(project: Path, peers: Sequence[Path] = ()) -> Dict[str, List[str]]:
@@ -23,7 +24,9 @@ def command_problems(project: Path, peers: Sequence[Path] = ()) -> Dict[str, Lis
     import from other benchmarks' script folders `peers` (searched after the project's own), and
     the product modules all of these import (multinerd_dev.imports); and the product modules that
     the configs it names come from, and, where it loads what another command made, the [nlp] and
-    [components] modules of the configs that command trained (or that trained what it loaded)."""
+    [components] modules of the configs that command trained (or that trained what it loaded);
+    and the product modules its deps name that none of these, nor the product scripts and configs
+    in its deps, use (stale)."""
     config = load_project_config(project)
     own = sorted((project / "scripts").glob("*.py"))
     problems = {}
@@ -57,5 +60,14 @@ def command_problems(project: Path, peers: Sequence[Path] = ()) -> Dict[str, Lis
             found |= {other.resolve() for other in own if re.search(rf"\b{other.stem}\.py\b", text)}
             todo.extend(found - used)
             used |= found
-        problems[command["name"]] = missing + sorted(str(path) for path in used - deps)
+        # Product modules in its deps that nothing it runs imports: stale (moved, or no longer
+        # imported). Product scripts it starts as children and configs it has them train, being
+        # in its deps, vouch for what they import.
+        for dep in deps:
+            if dep.parent == REPO / "scripts" and dep.is_file():
+                used |= imported_files(dep)
+            elif dep.suffix == ".cfg" and dep.is_file():
+                used |= registered_by_config(dep)
+        stale = sorted(str(dep) for dep in deps - used if dep.suffix == ".py" and dep.is_relative_to(PRODUCT))
+        problems[command["name"]] = missing + stale + sorted(str(path) for path in used - deps)
     return problems

@@ -16,7 +16,8 @@ from wasabi import msg
 from multinerd.cli import fail
 from multinerd.training.checkpoint import ResumeRefused
 from multinerd.training.gpu import GPUUnavailable
-from multinerd.training.run import NoTrainingData, TransformerUnavailable, train_pipeline
+from multinerd.training.hub import TransformerUnavailable
+from multinerd.training.run import NoTrainingData, train_pipeline
 
 app = typer.Typer(add_completion=False)
 

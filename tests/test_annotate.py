@@ -404,8 +404,9 @@ def test_a_model_retrained_in_place_stops_the_resume_and_overwrite_redoes_it(ann
 @pytest.fixture
 def bars(monkeypatch):
     """Every progress bar the script draws, kept to be inspected after the run."""
-    import annotate
     from tqdm import tqdm
+
+    import multinerd.annotation.run
 
     drawn = []
 
@@ -414,7 +415,7 @@ def bars(monkeypatch):
             super().__init__(*args, **kwargs)
             drawn.append(self)
 
-    monkeypatch.setattr(annotate, "tqdm", Kept)
+    monkeypatch.setattr(multinerd.annotation.run, "tqdm", Kept)
     return drawn
 
 

@@ -10,7 +10,7 @@ from spacy.training.initialize import init_nlp
 from spacy.util import load_config
 from thinc.api import registry
 
-from multinerd.training.run import HeadRateOptimizer
+from multinerd.training.optimizer import HeadRateOptimizer
 
 ROOT = Path(__file__).resolve().parents[1]
 

@@ -408,13 +408,14 @@ def test_a_json_array_of_rows_with_a_byte_order_mark(tmp_path):
     ],
 )
 def test_what_looks_like_a_path_is_local_and_a_hub_id_is_not(tmp_path, monkeypatch, source, local):
-    from multinerd.data.readers import is_local
+    from multinerd.data.readers import FORMATS
+    from multinerd.sources import is_local
 
     monkeypatch.chdir(tmp_path)
     (tmp_path / "assets").mkdir()
-    assert is_local(source) == local
+    assert is_local(source, FORMATS) == local
     (tmp_path / source.split("/")[0]).mkdir(exist_ok=True)  # a folder named like the hub user
-    assert is_local(source)
+    assert is_local(source, FORMATS)
 
 
 def test_a_missing_local_path_fails_at_once_naming_it_never_asking_the_hub(tmp_path, monkeypatch):

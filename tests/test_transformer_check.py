@@ -14,7 +14,8 @@ from confection import Config
 from spacy.util import load_config
 
 from multinerd.training.gpu import gpu_training_overrides, use_gpu_annotation_settings
-from multinerd.training.run import TransformerUnavailable, check_transformer, run_overrides, training_overrides
+from multinerd.training.hub import TransformerUnavailable, check_transformer
+from multinerd.training.run import run_overrides, training_overrides
 
 ROOT = Path(__file__).resolve().parents[1]
 TRAIN = ROOT / "scripts" / "train.py"

@@ -108,3 +108,15 @@ def test_a_failing_child_stops_the_benchmark_with_its_log(tmp_path):
 
 def test_project_deps_name_every_script_and_product_module_used():
     assert command_problems(PROJECT) == {"convert": [], "scale": []}
+
+
+def test_project_check_reports_a_product_module_no_command_runs(tmp_path):
+    """A product module left in a command's deps after the code stopped importing it is stale."""
+    stale = "../../scripts/multinerd/labels.py"
+    project = tmp_path / "project.yml"
+    project.write_text(
+        "title: stale\ncommands:\n  - name: echo\n    script:\n      - 'python -c pass'\n"
+        f"    deps:\n      - '{(PROJECT / stale).resolve()}'\n",
+        encoding="utf8",
+    )
+    assert command_problems(tmp_path) == {"echo": [str((PROJECT / stale).resolve())]}

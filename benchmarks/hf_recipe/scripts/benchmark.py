@@ -116,7 +116,7 @@ def main(
 ):
     from spacy.util import load_config
 
-    from multinerd.training.run import TransformerUnavailable, check_transformer
+    from multinerd.training.hub import TransformerUnavailable, check_transformer
 
     encoder = resolve_encoder(transformer)
     if not Path(encoder).exists() and encoder.startswith((".", "/", "~")):  # a path, not a hub name

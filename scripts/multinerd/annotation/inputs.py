@@ -23,7 +23,7 @@ from typing import Dict, Iterator, List, NamedTuple, Optional, Sequence, Tuple
 
 import srsly
 
-from multinerd.data.readers import is_local
+from multinerd.sources import is_local
 
 
 class Format(str, Enum):

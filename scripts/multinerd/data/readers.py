@@ -333,21 +333,6 @@ def read_files(source: Path, lang: Optional[str] = None) -> Iterator[Row]:
         yield from FILE_READERS[fmt](path, split, lang or path_lang)
 
 
-def is_local(source: str, suffixes: Iterable[str] = FORMATS) -> bool:
-    """Whether a source names local files rather than a hub id (`user/name`): it exists, starts
-    with `.`, `/` or `~`, ends in one of the data file `suffixes`, or has a separator and its first
-    part is a folder here (`assets/missing`). Such a source that does not exist is reported as
-    missing at once, never sent to the hub (where it would fail after a minute of retries)."""
-    path = Path(source)
-    parts = path.parts
-    return (
-        path.exists()
-        or source.startswith((".", "/", "~"))
-        or path.suffix.lower() in suffixes
-        or (len(parts) > 1 and Path(parts[0]).is_dir())
-    )
-
-
 def hub_tag_names(dataset) -> Optional[List[str]]:
     """The tag names a hub dataset declares for its `ner_tags` (a ClassLabel sequence), if it does."""
     feature = getattr(dataset.features.get("ner_tags"), "feature", None)

@@ -34,6 +34,7 @@ from spacy.util import registry, resolve_dot_names
 from thinc.api import constant, fix_random_seed, set_gpu_allocator
 from wasabi import Printer
 
+from multinerd.data.staging import commit, recover, staged
 from multinerd.training.checkpoint import (
     CHECKPOINT,
     ResumeRefused,
@@ -45,7 +46,6 @@ from multinerd.training.checkpoint import (
     save_checkpoint,
     what_changed,
 )
-from multinerd.data.staging import commit, recover, staged
 
 LOG = "log.jsonl"
 COST = "cost.json"

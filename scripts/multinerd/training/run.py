@@ -1,71 +1,18 @@
 """What scripts/train.py adds to `spacy train`: the training length from the corpus size, the
 GPU settings on a GPU (multinerd.training.gpu), a fast, clear failure when the transformer or the GPU
-can't be used, resumable training (multinerd.training.loop), and an optimizer that trains the NER
-head faster than the pretrained transformer (registered by pyproject.toml's entry point)."""
+can't be used (multinerd.training.hub), resumable training (multinerd.training.loop). The optimizer
+the configs name is multinerd.training.optimizer."""
 
 import math
-import os
-import socket
 import sys
 from pathlib import Path
 from typing import Any, Dict, Optional, Tuple
 
 import srsly
 from confection import Config
-from thinc.api import Optimizer
-from thinc.optimizers import ADAM_DEFAULTS, FloatOrSeq
-from thinc.types import FloatsXd
 
 from multinerd.training.gpu import gpu_report, gpu_training_overrides
-
-
-class HeadRateOptimizer(Optimizer):
-    """Adam whose steps on thinc's own layers are `head_lr_scale` times the schedule's rate.
-
-    In a trf pipeline, thinc's layers are the NER head (trained from scratch) and the
-    transformer's weights are a PyTorch model's. The optimizer sees parameters by key only:
-    (node id, name), where a thinc layer's name is a bare parameter name ("W", "b") and a PyTorch
-    parameter's name is its dotted module path ("encoder.layer.0.output.dense.weight").
-    """
-
-    def __init__(self, *args, head_lr_scale: float = 1.0, **kwargs):
-        super().__init__(*args, **kwargs)
-        self.head_lr_scale = head_lr_scale
-
-    def is_head(self, key: Tuple[int, str]) -> bool:
-        return "." not in key[1]
-
-    def __call__(self, key: Tuple[int, str], weights: FloatsXd, gradient: FloatsXd, *, lr_scale: float = 1.0):
-        if self.is_head(key):
-            lr_scale *= self.head_lr_scale
-        return super().__call__(key, weights, gradient, lr_scale=lr_scale)
-
-
-def head_rate_adam(
-    learn_rate: FloatOrSeq = ADAM_DEFAULTS["learn_rate"],
-    *,
-    head_lr_scale: float = 1.0,
-    L2: FloatOrSeq = ADAM_DEFAULTS["L2"],
-    beta1: FloatOrSeq = ADAM_DEFAULTS["beta1"],
-    beta2: FloatOrSeq = ADAM_DEFAULTS["beta2"],
-    eps: FloatOrSeq = ADAM_DEFAULTS["eps"],
-    grad_clip: FloatOrSeq = ADAM_DEFAULTS["grad_clip"],
-    L2_is_weight_decay: bool = bool(ADAM_DEFAULTS["L2_is_weight_decay"]),
-    use_averages: bool = True,
-) -> HeadRateOptimizer:
-    """thinc's Adam.v1, same arguments and defaults, with `head_lr_scale` (see HeadRateOptimizer)."""
-    return HeadRateOptimizer(
-        learn_rate,
-        L2=L2,
-        beta1=beta1,
-        beta2=beta2,
-        eps=eps,
-        grad_clip=grad_clip,
-        L2_is_weight_decay=L2_is_weight_decay,
-        use_averages=use_averages,
-        use_radam=False,
-        head_lr_scale=head_lr_scale,
-    )
+from multinerd.training.hub import check_transformer
 
 
 def training_overrides(config: Config, train_sentences: int, max_steps: int = 0) -> Dict[str, Any]:
@@ -106,62 +53,6 @@ def run_overrides(
         overrides = {**gpu_training_overrides(plain), **overrides}
     config = load_config(config_path, overrides=overrides, interpolate=False)
     return config, {**overrides, **training_overrides(config, train_sentences, max_steps)}
-
-
-class TransformerUnavailable(Exception):
-    pass
-
-
-def check_transformer(name: str) -> None:
-    """Fail at once, with what to do, if the transformer `name` can't be loaded.
-
-    A local folder must hold a model; a hub name must be cached, or the hub reachable. With
-    HF_HUB_OFFLINE=1 an uncached name fails here instead of deep inside training.
-    """
-    path = Path(name)
-    hub_name = "<model name>" if path.exists() else name
-    how = (
-        f"Download the model where the hub is reachable (`huggingface-cli download {hub_name} --local-dir DIR`), "
-        "copy DIR here and pass --vars.transformer=DIR (scripts/train.py: --transformer DIR)."
-    )
-    if path.exists():
-        if not (path / "config.json").exists():
-            raise TransformerUnavailable(f"{name} has no config.json: it is not a saved transformer model. {how}")
-        return
-    from huggingface_hub import try_to_load_from_cache
-
-    if isinstance(try_to_load_from_cache(name, "config.json"), str):
-        return
-    if os.environ.get("HF_HUB_OFFLINE", "0").lower() in ("1", "true", "yes", "on"):
-        raise TransformerUnavailable(
-            f"Transformer {name!r} is not a local folder nor in the Hugging Face cache, and HF_HUB_OFFLINE is set. {how}"
-        )
-    if not hub_reachable():
-        raise TransformerUnavailable(
-            f"Transformer {name!r} is not a local folder nor in the Hugging Face cache, and the hub can't be reached. {how}"
-        )
-    from transformers import AutoConfig
-
-    try:
-        AutoConfig.from_pretrained(name)
-    except Exception as err:  # OSError, connection errors, invalid repo ids
-        first_line = str(err).strip().splitlines()[0] if str(err).strip() else type(err).__name__
-        raise TransformerUnavailable(f"Can't load transformer {name!r} ({first_line}). {how}") from None
-
-
-def hub_reachable(timeout: float = 3.0) -> bool:
-    """Whether the hub's host accepts a connection: one quick try instead of the hub client's retries."""
-    from urllib.parse import urlparse
-
-    from huggingface_hub import constants
-
-    url = urlparse(constants.ENDPOINT)
-    port = url.port or (443 if url.scheme == "https" else 80)
-    try:
-        socket.create_connection((url.hostname, port), timeout=timeout).close()
-        return True
-    except OSError:
-        return False
 
 
 def train_sentences(report: Path) -> Optional[int]:
