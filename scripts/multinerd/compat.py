@@ -2,7 +2,8 @@
 to check first when upgrading them (requirements.txt pins the versions).
 
 Checked against spacy 3.8.18, spacy-transformers 1.4.0, thinc 8.3.x, torch 2.13 and ray 2.60.0
-(Ray is used through its public API only: ray.init, ray.data, DataContext, ActorPoolStrategy).
+(Ray through its public API, ray.init, ray.data, DataContext and ActorPoolStrategy, and the text
+of one of its log lines).
 Each entry of INTERNALS names the internal, where it is used, why, and the test that fails if it
 changes. Nothing imports this module: it is the list, kept beside the code.
 """
@@ -56,6 +57,14 @@ INTERNALS: Tuple[Internal, ...] = (
         "multinerd/annotation/mapped_loading.py (re-implements the load without copies)",
         "annotation maps the transformer's weights instead of holding ~5 copies in memory",
         "tests/test_annotate_loading.py::test_mapped_weights_annotate_exactly_as_spacy_load",
+    ),
+    Internal(
+        "Ray's core worker log line 'core_worker.cc:N: Actor with class name: ... has constructor arguments "
+        "in the object store' (its text, matched by ACTOR_ARGUMENTS_ERROR)",
+        "multinerd/annotation/ray_engine.py (_without: the driver's stderr less that line)",
+        "a successful Ray run shows no error-level line; Ray Data always puts actor arguments in the store",
+        "benchmarks/annotate/tests/test_annotate_engines.py::"
+        "test_a_killed_driver_leaves_no_process_and_the_rerun_completes_exactly_once (assert_quiet)",
     ),
     Internal(
         "spacy.cli._util (parse_config_overrides, string_to_list, import_code)",
