@@ -1,5 +1,5 @@
 """Annotation of a corpus of any size with a spaCy pipeline (`scripts/annotate.py`): the output
-folder, the annotation of one block, and the local engine. The Ray engine is in annotate_ray.py.
+folder, the annotation of one block, and the local engine. The Ray engine is in ray_engine.py.
 
 Output: a folder of part files, one per input block (multinerd.annotation.inputs), named after the
 block's number: `part-00000.parquet` (or `.jsonl`), one row per input text: its `id`, the text
