@@ -36,6 +36,7 @@ import typer
 from recipe import (
     child_env,
     corpus_rows,
+    first_per_language,
     jsonl_rows,
     label_list,
     n_words,
@@ -60,6 +61,14 @@ class Switch(str, Enum):
 
     true = "true"
     false = "false"
+
+
+class BudgetBy(str, Enum):
+    """What a multiple of the budget multiplies: the steps over the same sentences (more passes),
+    or the training sentences (as many more a language, each pass the same)."""
+
+    steps = "steps"
+    data = "data"
 
 
 def log(text: str) -> None:
@@ -105,6 +114,13 @@ def main(
         0, help="Tuning: dev sentences per language, carved from the training ones; 0: a tenth of them"
     ),
     budgets: str = typer.Option("1,4", help="Tuning: the chosen points also train at these multiples of the budget"),
+    budget_by: BudgetBy = typer.Option(
+        BudgetBy.steps,
+        case_sensitive=False,
+        help="Tuning: a budget multiple multiplies the 'steps' (more passes over the same sentences) or the "
+        "'data' (as many times the training sentences of each language, --epochs passes: with --epochs 1, the "
+        "one-pass regime the real run trains in)",
+    ),
     tune_seeds: int = typer.Option(2, min=1, help="Tuning: training seeds of the chosen points (seed, seed + 1, ...)"),
     jobs: int = typer.Option(1, min=1, help="Tuning: grid runs side by side (each with --threads threads)"),
     resume: Switch = typer.Option(
@@ -146,15 +162,26 @@ def main(
     except ValueError:
         log("--grid-lrs, --grid-head-lrs and --budgets take comma-separated numbers (head rates also 'same')")
         raise typer.Exit(1)
+    by_data = tune == Switch.true and budget_by == BudgetBy.data
+    if by_data and not 0 < dev_sentences < train_sentences:
+        log("--budget-by data takes the training and dev sentences a language at 1x: pass --train-sentences and "
+            "--dev-sentences (fewer than --train-sentences).")  # fmt: skip
+        raise typer.Exit(1)
     sentences, skipped = read_sentences(data, lang)
+    # The training sentences a language at 1x; with data budgets the split takes as many as the
+    # largest budget needs, each budget the first of them (so 2x holds 1x's sentences).
+    per_language = train_sentences - dev_sentences if by_data else 0
     try:
         # Dev only where it is used (tuning): the plain comparison trains on all training sentences.
         n_dev = (dev_sentences or -1) if tune == Switch.true else 0
-        parts = split_by_language(sentences, train_sentences, test_sentences, n_dev, split_seed)
+        n_split = dev_sentences + max(budget_factors) * per_language if by_data else train_sentences
+        parts = split_by_language(sentences, n_split, test_sentences, n_dev, split_seed)
     except ValueError as err:
         log(f"{data}: {err}. Ask for fewer sentences.")
         raise typer.Exit(1)
-    train, dev, test, rest = parts["train"], parts["dev"], parts["test"], parts["rest"]
+    dev, test, rest = parts["dev"], parts["test"], parts["rest"]
+    train_at = {budget: first_per_language(parts["train"], budget * per_language) for budget in budget_factors}
+    train = train_at[1] if by_data else parts["train"]
     cfg = load_config(config)
     train_batch = int(cfg["training"]["batcher"]["size"])
     learn_rate = float(cfg["training"]["optimizer"]["learn_rate"]["initial_rate"])
@@ -224,7 +251,27 @@ def main(
     work.mkdir(parents=True, exist_ok=True)
     try:
         prepare(work, train, dev, test, rest, labels, config, settings["seeds"])
+        if by_data:
+            for budget in budget_factors:
+                if budget != 1:
+                    write_training_set(work, f"-x{budget}", train_at[budget], dev, test, seed)
         env = child_env(threads)
+        # Tuning first: its points resume (--resume), the runs as written do not.
+        tuning = None
+        if tune == Switch.true:
+            sets = training_sets(work, budget_factors, by_data, steps, epochs, train_batch)
+            settings["tuning"] = {"learn_rates": learn_rates, "head_learn_rates": head_rates,
+                                  "budgets": budget_factors, "budget_by": budget_by.value,
+                                  "train_sentences": {f"{b}x": s["sentences"] for b, s in sets.items()},
+                                  "optimizer_steps": {f"{b}x": s["steps"] for b, s in sets.items()},
+                                  "seeds": [seed + i for i in range(tune_seeds)],
+                                  "chosen_on": "dev F1 (seqeval, default mode)", "jobs": jobs,
+                                  "resume": resume == Switch.true}  # fmt: skip
+            base = {"train_batch": train_batch, "weight_decay": weight_decay, "grad_clip": grad_clip,
+                    "warmup_fraction": warmup_fraction, "threads": threads, "batch_size": batch_size,
+                    "encoder": encoder, "labels": labels, "config": config, "training_sets": sets}  # fmt: skip
+            tuning = run_tuning(work, env, base, grid(learn_rates, head_rates), settings["tuning"], jobs,
+                                resume == Switch.true)  # fmt: skip
         runs = []
         for i in range(repeats):
             run_seed = seed + i
@@ -267,18 +314,6 @@ def main(
                 for name in (f"spacy-{run_seed}", f"hf-{run_seed}"):
                     shutil.rmtree(work / name, ignore_errors=True)
         sweep_rows = [batch_sweep_row(work, size, seed, threads, env, settings["test_words"]) for size in sweep_sizes]
-        tuning = None
-        if tune == Switch.true:
-            settings["tuning"] = {"learn_rates": learn_rates, "head_learn_rates": head_rates,
-                                  "budgets": budget_factors, "seeds": [seed + i for i in range(tune_seeds)],
-                                  "chosen_on": "dev F1 (seqeval, default mode)", "jobs": jobs,
-                                  "resume": resume == Switch.true}  # fmt: skip
-            base = {"steps": steps, "epochs": epochs, "train_batch": train_batch, "weight_decay": weight_decay,
-                    "grad_clip": grad_clip, "warmup_fraction": warmup_fraction, "threads": threads,
-                    "batch_size": batch_size, "encoder": encoder, "labels": labels, "config": config,
-                    "data_sha256": files_sha256([work / f"{part}.jsonl" for part in ("train", "dev", "test")])}  # fmt: skip
-            tuning = run_tuning(work, env, base, grid(learn_rates, head_rates), settings["tuning"], jobs,
-                                resume == Switch.true)  # fmt: skip
         test_rows = list(srsly.read_jsonl(work / "test.jsonl"))
         as_written = best_vs_best(
             [{"point": {"side": side}, "seed": run["seed"], "test": tag_scores(test_rows, run[side][role]["tags"]["test"])}
@@ -308,18 +343,43 @@ def shown_ratios(ratios: Dict[str, Optional[float]]) -> str:
 
 def prepare(work: Path, train, dev, test, rest, labels, config: Path, seeds: List[int]) -> None:
     """The data of both sides: the spaCy corpus through the project's converter, JSONL for the recipe."""
-    from multinerd.data.corpus import convert
-
     # Evaluation during spaCy training is not timed and not used (both sides are scored on their
     # last model): the dev split if there is one (tuning), else a few sentences outside train and test.
-    dev_corpus = dev or (rest or train)[:50]
-    rows = corpus_rows({"train": train, "dev": dev_corpus, "test": test})
-    convert(rows, work / "corpus", seed=seeds[0], dev_sample_size=len(dev_corpus))
-    for name, part in (("train", train), ("dev", dev), ("test", test)):
+    write_training_set(work, "", train, dev or (rest or train)[:50], test, seeds[0])
+    for name, part in (("dev", dev), ("test", test)):
         srsly.write_jsonl(work / f"{name}.jsonl", jsonl_rows(part))
     srsly.write_json(work / "labels.json", labels)
     for seed in seeds:  # the spaCy side's config, with the training seed of each repeat
         spacy_config(config, work / f"trf-{seed}.cfg", seed)
+
+
+def write_training_set(work: Path, suffix: str, train, dev, test, seed: int) -> None:
+    """One training set of both sides: the spaCy corpus `corpus{suffix}` (train, dev and test,
+    through the project's converter) and the recipe's `train{suffix}.jsonl`."""
+    from multinerd.data.corpus import convert
+
+    rows = corpus_rows({"train": train, "dev": dev, "test": test})
+    convert(rows, work / f"corpus{suffix}", seed=seed, dev_sample_size=len(dev))
+    srsly.write_jsonl(work / f"train{suffix}.jsonl", jsonl_rows(train))
+
+
+def training_sets(
+    work: Path, budgets: List[int], by_data: bool, steps: int, epochs: int, batch: int
+) -> Dict[int, Dict]:
+    """What each budget multiple trains on: the corpus and JSONL, the sentences, steps and epochs,
+    and the digest of its train, dev and test data (for --resume). By steps, every multiple
+    trains on the base set for as many times the steps (and passes); by data, on its own set."""
+    sets = {}
+    for budget in budgets:
+        suffix = f"-x{budget}" if by_data and budget != 1 else ""
+        paths = [work / f"train{suffix}.jsonl", work / "dev.jsonl", work / "test.jsonl"]
+        sentences = sum(1 for _ in srsly.read_jsonl(paths[0]))
+        sets[budget] = {
+            "corpus": str(work / f"corpus{suffix}"), "train": str(paths[0]), "sentences": sentences,
+            "steps": training_steps(sentences, batch, epochs) if by_data else steps * budget,
+            "epochs": epochs if by_data else epochs * budget, "data_sha256": files_sha256(paths),
+        }  # fmt: skip
+    return sets
 
 
 def spacy_config(config: Path, path: Path, seed: int, learn_rate: Optional[float] = None,
@@ -339,22 +399,23 @@ def spacy_config(config: Path, path: Path, seed: int, learn_rate: Optional[float
 
 def train_point(work: Path, env: Dict[str, str], base: Dict, point: Dict, seed: int, budget: int,
                 resume: bool = False) -> Dict:  # fmt: skip
-    """Train one side at one grid point, seed and budget (a multiple of the base steps), then
+    """Train one side at one grid point, seed and budget (a multiple: base["training_sets"]), then
     score its last model on dev and test: {point, seed, budget, dev, test} (tuning.tag_scores).
     With `resume`, the tags an earlier run left in `work` for the same specs are taken instead.
     The specs carry the digests of the data and of the spaCy config, so that "the same spec" means
     the same run (the encoder folder is taken to be unchanged)."""
     name = re.sub(r"[^A-Za-z0-9.-]+", "_", f"{point_name(point)}-seed{seed}-x{budget}")
     out = work / "tuning" / name
-    steps, lr = base["steps"] * budget, point["learn_rate"]
+    training = base["training_sets"][budget]
+    steps, lr = training["steps"], point["learn_rate"]
     common = {"threads": base["threads"], "batch_size": base["batch_size"], "test": str(work / "test.jsonl"),
-              "data_sha256": base["data_sha256"]}  # fmt: skip
+              "data_sha256": training["data_sha256"]}  # fmt: skip
     eval_sets = {"dev": str(work / "dev.jsonl"), "test": str(work / "test.jsonl")}
     what = f"{point_name(point)}, seed {seed}, {budget}x budget"
     if point["side"] == "spacy":
         out.mkdir(parents=True, exist_ok=True)
         config = spacy_config(base["config"], out / "trf.cfg", seed, lr, point["head_learn_rate"])
-        train_spec = {**common, "config": str(config), "corpus": str(work / "corpus"), "output": str(out / "model"),
+        train_spec = {**common, "config": str(config), "corpus": training["corpus"], "output": str(out / "model"),
                       "max_steps": steps, "transformer": base["encoder"],
                       "config_sha256": files_sha256([config])}  # fmt: skip
         tags_spec = {**common, "model": str(out / "model" / "model-last"), "eval_sets": eval_sets}
@@ -367,8 +428,8 @@ def train_point(work: Path, env: Dict[str, str], base: Dict, point: Dict, seed: 
             child(work, "spacy-train", train_spec, env, what, name=f"{name}-train")
             tags = child(work, "spacy-tags", tags_spec, env, what, name=f"{name}-tags")["tags"]
     else:
-        spec = {**common, "encoder": base["encoder"], "train": str(work / "train.jsonl"), "labels": base["labels"],
-                "output": str(out), "steps": steps, "epochs": base["epochs"] * budget,
+        spec = {**common, "encoder": base["encoder"], "train": training["train"], "labels": base["labels"],
+                "output": str(out), "steps": steps, "epochs": training["epochs"],
                 "train_batch": base["train_batch"], "learning_rate": lr, "head_learning_rate": point["head_learn_rate"],
                 "weight_decay": base["weight_decay"], "grad_clip": base["grad_clip"],
                 "warmup_steps": max(1, round(base["warmup_fraction"] * steps)), "seed": seed,

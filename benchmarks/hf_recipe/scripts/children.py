@@ -42,9 +42,9 @@ def torch_threads() -> int:
 
 
 def read_test_texts(spec: Dict):
-    """The test rows and their texts (words joined by spaces), as every inference child reads them."""
+    """The test rows and their texts (recipe.text_of), as every inference child reads them."""
     rows = list(srsly.read_jsonl(spec["test"]))
-    return rows, [text_of(row["tokens"]) for row in rows]
+    return rows, [text_of(row["tokens"], row["lang"]) for row in rows]
 
 
 def timed_annotation(annotate_all: Callable[[List[str]], Any], texts: List[str], batch: int) -> Tuple[Any, Dict]:
@@ -133,10 +133,16 @@ def spacy_train(spec: Dict) -> Dict:
 
 
 def spacy_word_tags(nlp, rows: List[Dict], batch: int) -> List[List[str]]:
-    """The pipeline run on the rows' words themselves (as the recipe is scored on them): a tag per word."""
+    """The pipeline run on the rows' words themselves (as the recipe is scored on them), with the
+    spaces the product's converter gives them (none in Chinese): a tag per word."""
     from spacy.tokens import Doc
 
-    docs = (Doc(nlp.vocab, words=row["tokens"], spaces=[True] * (len(row["tokens"]) - 1) + [False]) for row in rows)
+    from multinerd.data.corpus import Sentence, spaces_of
+
+    docs = (
+        Doc(nlp.vocab, words=row["tokens"], spaces=spaces_of(Sentence(row["tokens"], row["tags"], row["lang"], 0)))
+        for row in rows
+    )
     return [
         [(t.ent_iob_ + "-" + t.ent_type_) if t.ent_iob_ in ("B", "I") else "O" for t in doc]
         for doc in nlp.pipe(docs, batch_size=batch)
@@ -168,7 +174,7 @@ def spacy_infer(spec: Dict) -> Dict:
     if not spec.get("score", True):
         return result
     from_text = [
-        word_tags_from_spans(row["tokens"], [(e.start_char, e.end_char, e.label_) for e in doc.ents])
+        word_tags_from_spans(row["tokens"], row["lang"], [(e.start_char, e.end_char, e.label_) for e in doc.ents])
         for row, doc in zip(rows, docs)
     ]
     # The score: the pipeline run on the test words themselves, as the recipe is scored on them.
@@ -343,7 +349,7 @@ def hf_pipeline(spec: Dict) -> Dict:
     )
     outputs, result = timed_annotation(lambda some: ner(some, batch_size=batch), texts, batch)
     from_text = [
-        word_tags_from_spans(row["tokens"], [(e["start"], e["end"], e["entity_group"]) for e in entities])
+        word_tags_from_spans(row["tokens"], row["lang"], [(e["start"], e["end"], e["entity_group"]) for e in entities])
         for row, entities in zip(rows, outputs)
     ]
     return {**result, "scores_from_text": text_scores(rows, from_text)}
@@ -377,7 +383,9 @@ def hf_forward(spec: Dict) -> Dict:
         for j in range(offsets.shape[0]):
             row = rows[b * batch + j]
             from_text.append(
-                word_tags_from_token_offsets(row["tokens"], offsets[j].tolist(), predicted[j].tolist(), id2label)
+                word_tags_from_token_offsets(
+                    row["tokens"], row["lang"], offsets[j].tolist(), predicted[j].tolist(), id2label
+                )
             )
     return {**result, "scores_from_text": text_scores(rows, from_text)}
 

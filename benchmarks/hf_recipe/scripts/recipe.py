@@ -14,7 +14,7 @@ from typing import Dict, Iterable, List, Optional, Sequence, Tuple
 
 from multinerd.data.corpus import InvalidRow, RowValidator, Sentence
 from multinerd.data.readers import FILE_READERS, FORMATS, Row, SourceError, lang_of, read_files
-from multinerd.labels import ENTITY_TYPES
+from multinerd.labels import ENTITY_TYPES, SPACELESS_LANGUAGES
 
 IGNORED = -100  # the label id PyTorch's cross-entropy (and the recipe) skips
 
@@ -95,6 +95,18 @@ def split_by_language(
     return parts
 
 
+def first_per_language(sentences: Sequence[Sentence], n: int) -> List[Sentence]:
+    """The first `n` sentences of each language, in their order (the data budgets: a larger budget's
+    training sentences include a smaller one's)."""
+    taken: Dict[str, int] = {}
+    kept = []
+    for sentence in sentences:
+        if taken.get(sentence.lang, 0) < n:
+            taken[sentence.lang] = taken.get(sentence.lang, 0) + 1
+            kept.append(sentence)
+    return kept
+
+
 def label_list(sentences: Iterable[Sentence]) -> List[str]:
     """The recipe's label list: O, then B-/I- of every entity type seen (MultiNERD's order first)."""
     types = {tag[2:] for sentence in sentences for tag in sentence.tags if tag != "O"}
@@ -107,9 +119,16 @@ def n_words(sentences: Iterable[Sentence]) -> int:
     return sum(len(sentence.words) for sentence in sentences)
 
 
-def text_of(words: Sequence[str]) -> str:
-    """The text both pipelines annotate: the words joined by single spaces."""
-    return " ".join(words)
+def word_separator(lang: str) -> str:
+    """What stands between two words of a sentence's text, as the product writes it (its converter's
+    `spaces_of`): a space, or nothing in a language written without spaces (zh, whose words the
+    converter cut into characters)."""
+    return "" if lang in SPACELESS_LANGUAGES else " "
+
+
+def text_of(words: Sequence[str], lang: str) -> str:
+    """The text both pipelines annotate: the words joined by `word_separator(lang)`."""
+    return word_separator(lang).join(words)
 
 
 def training_steps(n_train: int, batch_size: int, epochs: int) -> int:
@@ -160,19 +179,19 @@ def word_tags_from_first_subtokens(
     return tags
 
 
-def word_offsets(words: Sequence[str]) -> List[Tuple[int, int]]:
-    """(start, end) of each word in `text_of(words)`."""
-    offsets, start = [], 0
+def word_offsets(words: Sequence[str], lang: str) -> List[Tuple[int, int]]:
+    """(start, end) of each word in `text_of(words, lang)`."""
+    offsets, start, gap = [], 0, len(word_separator(lang))
     for word in words:
         offsets.append((start, start + len(word)))
-        start += len(word) + 1
+        start += len(word) + gap
     return offsets
 
 
-def word_tags_from_spans(words: Sequence[str], spans: Iterable[Tuple[int, int, str]]) -> List[str]:
-    """BIO tags of the words of `text_of(words)` from entity character spans (start, end, label):
-    a word overlapping a span takes its label, B- on the span's first such word."""
-    offsets = word_offsets(words)
+def word_tags_from_spans(words: Sequence[str], lang: str, spans: Iterable[Tuple[int, int, str]]) -> List[str]:
+    """BIO tags of the words of `text_of(words, lang)` from entity character spans (start, end,
+    label): a word overlapping a span takes its label, B- on the span's first such word."""
+    offsets = word_offsets(words, lang)
     tags = ["O"] * len(words)
     for start, end, label in sorted(spans):
         first = True
@@ -184,9 +203,13 @@ def word_tags_from_spans(words: Sequence[str], spans: Iterable[Tuple[int, int, s
 
 
 def word_tags_from_token_offsets(
-    words: Sequence[str], offsets: Sequence[Tuple[int, int]], predicted: Sequence[int], id2label: Dict[int, str]
+    words: Sequence[str],
+    lang: str,
+    offsets: Sequence[Tuple[int, int]],
+    predicted: Sequence[int],
+    id2label: Dict[int, str],
 ) -> List[str]:
-    """Tags of the words of `text_of(words)` from sub-token predictions on that text: each word
+    """Tags of the words of `text_of(words, lang)` from sub-token predictions on that text: each word
     takes the prediction of the first sub-token starting at or after the word's start (the
     recipe's first-sub-token rule, applied to raw text)."""
     starts = {}
@@ -194,7 +217,7 @@ def word_tags_from_token_offsets(
         if end > start and start not in starts:
             starts[start] = int(label_id)
     tags = []
-    for w_start, w_end in word_offsets(words):
+    for w_start, w_end in word_offsets(words, lang):
         label_id = next((starts[c] for c in range(w_start, w_end) if c in starts), None)
         tags.append("O" if label_id is None else id2label[label_id])
     return tags

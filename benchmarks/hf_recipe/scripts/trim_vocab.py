@@ -22,6 +22,7 @@ from typing import Dict, List, Sequence
 import typer
 from recipe import SourceError, read_sentences, resolve_encoder, text_of
 
+from multinerd.data.corpus import Sentence
 from multinerd.data.staging import commit, staged
 
 app = typer.Typer(add_completion=False)
@@ -31,14 +32,14 @@ class TrimError(Exception):
     """The encoder can't be cut down safely; the message says why and what to do."""
 
 
-def encodings(tokenizer, sentences: Sequence[Sequence[str]]) -> List[List[List[int]]]:
+def encodings(tokenizer, sentences: Sequence[Sentence]) -> List[List[List[int]]]:
     """The sentences' ids both ways the benchmark tokenizes: as text (the spaCy side) and as pre-split words (the recipe)."""
-    texts = [text_of(words) for words in sentences]
-    words = [list(w) for w in sentences]
+    texts = [text_of(s.words, s.lang) for s in sentences]
+    words = [list(s.words) for s in sentences]
     return [tokenizer(texts)["input_ids"], tokenizer(words, is_split_into_words=True)["input_ids"]]
 
 
-def used_ids(tokenizer, sentences: Sequence[Sequence[str]]) -> List[int]:
+def used_ids(tokenizer, sentences: Sequence[Sentence]) -> List[int]:
     """Every piece id the sentences are tokenized into, and every special token's."""
     ids = set(tokenizer.all_special_ids) | set(tokenizer.added_tokens_decoder)
     for rows in encodings(tokenizer, sentences):
@@ -70,14 +71,16 @@ def trimmed_tokenizer_json(spec: Dict, new_id: Dict[int, int]) -> Dict:
     return spec
 
 
-def check_same(old_tok, new_tok, new_id: Dict[int, int], sentences: Sequence[Sequence[str]]) -> None:
+def check_same(old_tok, new_tok, new_id: Dict[int, int], sentences: Sequence[Sentence]) -> None:
     for old_rows, new_rows in zip(encodings(old_tok, sentences), encodings(new_tok, sentences)):
         for i, (old, new) in enumerate(zip(old_rows, new_rows)):
             if [new_id.get(piece, -1) for piece in old] != new:
-                raise TrimError(f"sentence {i + 1} is tokenized differently once cut ({text_of(sentences[i])[:60]!r})")
+                raise TrimError(
+                    f"sentence {i + 1} is tokenized differently once cut ({text_of(sentences[i].words, sentences[i].lang)[:60]!r})"
+                )
 
 
-def trim(encoder: str, sentences: Sequence[Sequence[str]], output: Path, check_sentences: int = 8) -> Dict:
+def trim(encoder: str, sentences: Sequence[Sentence], output: Path, check_sentences: int = 8) -> Dict:
     """Write the cut-down encoder to `output` (a model folder AutoModel and AutoTokenizer load): {pieces before, after}."""
     import torch
     from transformers import AutoModel, AutoTokenizer
@@ -110,7 +113,7 @@ def trim(encoder: str, sentences: Sequence[Sequence[str]], output: Path, check_s
         check_same(old_tok, new_tok, new_id, sentences)
 
         old_embeddings = model.get_input_embeddings().weight.detach()
-        sample = [text_of(words) for words in sentences[:check_sentences]]
+        sample = [text_of(s.words, s.lang) for s in sentences[:check_sentences]]
         with torch.no_grad():
             before = model(**old_tok(sample, return_tensors="pt", padding=True)).last_hidden_state
             embeddings = torch.nn.Embedding(len(kept), old_embeddings.shape[1], padding_idx=None)
@@ -128,9 +131,8 @@ def trim(encoder: str, sentences: Sequence[Sequence[str]], output: Path, check_s
     return {"pieces_before": len(old_tok), "pieces_after": len(kept)}
 
 
-def all_words(data: Path) -> List[List[str]]:
-    sentences, _ = read_sentences(data)
-    return [list(sentence.words) for sentence in sentences]
+def all_sentences(data: Path) -> List[Sentence]:
+    return read_sentences(data)[0]
 
 
 @app.command()
@@ -148,7 +150,7 @@ def main(
         print(f"{output} is the encoder being read: pass another output folder.")
         raise typer.Exit(1)
     try:
-        sentences = all_words(data)
+        sentences = all_sentences(data)
         counts = trim(encoder, sentences, output)
     except (TrimError, SourceError) as err:
         print(f"{err}. Nothing was written.")

@@ -20,12 +20,13 @@ SIDE_NAMES = {"spacy": "this project (spaCy)", "hf": "peer (HF recipe)"}
 
 
 def grid(learn_rates: Sequence[float], head_rates: Sequence[Optional[float]]) -> List[Dict]:
-    """Every (side, encoder rate, head rate) of the grid, the same for both sides."""
+    """Every (side, encoder rate, head rate) of the grid, the same for both sides, in the order
+    they train: the rates as given, both sides at each (so an interrupted run has them in pairs)."""
     return [
         {"side": side, "learn_rate": float(rate), "head_learn_rate": None if head is None else float(head)}
-        for side in SIDES
         for rate in learn_rates
         for head in head_rates
+        for side in SIDES
     ]
 
 
@@ -109,7 +110,7 @@ def _range(summary: Dict, scale: float = 100.0, decimals: int = 2) -> str:
 def grid_table(results: Sequence[Dict], chosen: Dict[str, Dict]) -> str:
     """Every grid point with its dev and test F1 (%); the chosen points marked."""
     rows = []
-    for result in results:
+    for result in sorted(results, key=lambda result: SIDES.index(result["point"]["side"])):
         point = result["point"]
         head = point["head_learn_rate"]
         mark = " (chosen on dev)" if point == chosen[point["side"]] else ""

@@ -98,6 +98,44 @@ def test_benchmark_smoke(tmp_path, tiny_bert):
     assert "seqeval F1" in done.stdout and "Ratios" in done.stdout
 
 
+def test_one_pass_mode_trains_on_twice_the_sentences_at_2x(tmp_path, tiny_bert):
+    """The one-pass regime (--epochs 1 --budget-by data) on the sample's 10 languages, Chinese
+    among them: 2x trains once over twice the sentences of each language, 1x's among them, in
+    twice the steps; both sides, scored per language."""
+    import srsly
+
+    output, work = tmp_path / "one_pass.json", tmp_path / "work"
+    done = benchmark(
+        "--transformer", tiny_bert, "--data", SAMPLE, "--train-sentences", 8, "--dev-sentences", 2,
+        "--test-sentences", 2, "--epochs", 1, "--repeats", 1, "--batch-size", 8, "--output", output,
+        "--work-dir", work, "--tune", "true", "--grid-lrs", "1e-3", "--grid-head-lrs", "2e-3", "--budgets", "1,2",
+        "--budget-by", "data", "--tune-seeds", 1, cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
+    report = srsly.read_json(output)
+    tuning = report["settings"]["tuning"]
+    assert tuning["budget_by"] == "data"
+    assert tuning["train_sentences"] == {"1x": 60, "2x": 120} and tuning["optimizer_steps"] == {"1x": 4, "2x": 8}
+    once, twice = (
+        [tuple(row["tokens"]) for row in srsly.read_jsonl(work / name)] for name in ("train.jsonl", "train-x2.jsonl")
+    )
+    assert set(once) < set(twice) and len(set(twice)) == 120
+    for name, steps in (("hf_lr_0.001_head_0.002-seed0-x2-train", 8), ("spacy_lr_0.001_head_0.002-seed0-x2-train", 9)):
+        assert srsly.read_json(work / f"{name}.result.json")["steps"] == steps  # spaCy counts steps 0..8
+    comparison = report["tuning"]["best_vs_best"]["2x"]
+    assert comparison["seeds"] == [0] and "zh" in comparison["per_language"] and len(comparison["per_language"]) == 10
+    assert "f1_vs_best_2x" in report["ratios"] and "2x: zh" in output.with_suffix(".md").read_text(encoding="utf8")
+
+
+def test_one_pass_mode_needs_the_dev_sentences_it_carves(tmp_path, tiny_bert):
+    done = benchmark(
+        "--transformer", tiny_bert, "--data", SAMPLE, "--train-sentences", 8, "--tune", "true", "--budget-by", "data",
+        cwd=tmp_path,
+    )  # fmt: skip
+    assert done.returncode == 1 and "--dev-sentences" in done.stdout.splitlines()[-1]
+    assert not (tmp_path / "metrics").exists()
+
+
 def test_resume_takes_the_earlier_runs_of_the_same_specs_and_trains_the_rest(tmp_path, tiny_bert):
     """A grid extended in the same work folder: the first run's point is taken from it, with the
     same scores; the new point and a point whose data changed (another split seed) are trained."""

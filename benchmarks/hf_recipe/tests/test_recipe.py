@@ -4,6 +4,7 @@ from spans and offsets, the summary and the tables."""
 import sys
 
 import pytest
+from conftest import SAMPLE
 from recipe import (
     IGNORED,
     align_labels,
@@ -11,6 +12,7 @@ from recipe import (
     read_sentences,
     resolve_encoder,
     split_sentences,
+    text_of,
     training_steps,
     word_offsets,
     word_tags_from_first_subtokens,
@@ -71,14 +73,14 @@ def test_align_labels_is_the_recipes_first_subtoken_rule():
 
 def test_word_tags_from_spans_and_offsets():
     words = ["New", "York", "is", "big"]
-    assert word_offsets(words) == [(0, 3), (4, 8), (9, 11), (12, 15)]
-    assert word_tags_from_spans(words, [(0, 8, "LOC")]) == ["B-LOC", "I-LOC", "O", "O"]
-    assert word_tags_from_spans(words, [(12, 15, "MISC"), (4, 8, "LOC")]) == ["O", "B-LOC", "O", "B-MISC"]
+    assert word_offsets(words, "en") == [(0, 3), (4, 8), (9, 11), (12, 15)]
+    assert word_tags_from_spans(words, "en", [(0, 8, "LOC")]) == ["B-LOC", "I-LOC", "O", "O"]
+    assert word_tags_from_spans(words, "en", [(12, 15, "MISC"), (4, 8, "LOC")]) == ["O", "B-LOC", "O", "B-MISC"]
     # sub-tokens: new / york / is / bi ##g, plus special tokens (0, 0)
     offsets = [(0, 0), (0, 3), (4, 8), (9, 11), (12, 14), (14, 15), (0, 0)]
     predicted = [0, 1, 2, 0, 0, 1, 0]
     id2label = {0: "O", 1: "B-LOC", 2: "I-LOC"}
-    assert word_tags_from_token_offsets(words, offsets, predicted, id2label) == ["B-LOC", "I-LOC", "O", "O"]
+    assert word_tags_from_token_offsets(words, "en", offsets, predicted, id2label) == ["B-LOC", "I-LOC", "O", "O"]
 
 
 def test_summary_ratio_and_tables():
@@ -117,3 +119,24 @@ def test_the_meter_reports_a_childs_own_peak_rss():
     """The figures the benchmark reports come from the product's meter: a child's own peak."""
     measured = run_measured([sys.executable, "-c", "x = bytearray(200 * 1024 * 1024)"])
     assert measured.returncode == 0 and measured.peak_rss_mb >= 200 and measured.wall_s > 0
+
+
+def test_each_side_gets_chinese_as_it_would_see_it(tiny_bert):
+    """The sample's zh rows: the spaCy side annotates the product's own text (the converter's
+    characters with no spaces between them), which the product's tokenizer cuts back into the
+    same words; the recipe gets its own `is_split_into_words` input, a first piece a character."""
+    import spacy
+    from transformers import AutoTokenizer
+
+    sentences = [s for s in read_sentences(SAMPLE)[0] if s.lang == "zh"]
+    assert len(sentences) > 50
+    nlp = spacy.blank("xx", config={"nlp": {"tokenizer": {"@tokenizers": "xx_multinerd.CJKCharTokenizer.v1"}}})
+    tokenizer = AutoTokenizer.from_pretrained(tiny_bert)
+    for s in sentences:
+        text = text_of(s.words, "zh")
+        assert " " not in text and [token.text for token in nlp(text)] == list(s.words)
+        assert [text[start:end] for start, end in word_offsets(s.words, "zh")] == list(s.words)
+        word_ids = tokenizer(list(s.words), is_split_into_words=True).word_ids()
+        assert sorted({i for i in word_ids if i is not None}) == list(range(len(s.words)))
+    assert text_of(["New", "York"], "en") == "New York" and text_of(["北", "京"], "zh") == "北京"
+    assert word_tags_from_spans(["北", "京", "大"], "zh", [(0, 2, "LOC")]) == ["B-LOC", "I-LOC", "O"]
