@@ -69,6 +69,10 @@ def quantize_transformers(nlp: Language) -> List[str]:
     return names
 
 
+def _refuse_to_save(*args, **kwargs):
+    raise ValueError("An int8 pipeline can't be saved: load it at fp32 (the default) to save it.")
+
+
 def _quantizing(pipe) -> None:
     """Make `pipe` (a transformer component) quantize its model after each load of its weights,
     and refuse to save them."""
@@ -82,11 +86,8 @@ def _quantizing(pipe) -> None:
 
         return loaded
 
-    def refuse(*args, **kwargs):
-        raise ValueError("An int8 pipeline can't be saved: load it at fp32 (the default) to save it.")
-
     pipe.from_disk, pipe.from_bytes = load_then_quantize(from_disk), load_then_quantize(from_bytes)
-    pipe.to_disk = pipe.to_bytes = refuse
+    pipe.to_disk = pipe.to_bytes = _refuse_to_save
 
 
 def transformer_precision(precision: str = "fp32") -> Callable[[Language], Language]:
@@ -103,6 +104,7 @@ def transformer_precision(precision: str = "fp32") -> Callable[[Language], Langu
                 raise ValueError(problem)
             for name in transformer_names(nlp):
                 _quantizing(nlp.get_pipe(name))
+            nlp.to_disk = nlp.to_bytes = _refuse_to_save  # before it writes anything
         return nlp
 
     return set_precision
