@@ -109,7 +109,9 @@ def main(
         "same,2e-3", help="Tuning: head peak learning rates, both sides ('same': the encoder's rate)"
     ),
     dev_sentences: int = typer.Option(
-        0, help="Tuning: dev sentences per language, carved from the training ones; 0: a tenth of them"
+        0,
+        help="Dev sentences per language, carved from the training ones (0: a tenth in tuning, else none); "
+        "with int8 the calibration is fitted on them",
     ),
     budgets: str = typer.Option("1,4", help="Tuning: the chosen points also train at these multiples of the budget"),
     tune_seeds: int = typer.Option(2, min=1, help="Tuning: training seeds of the chosen points (seed, seed + 1, ...)"),
@@ -132,7 +134,7 @@ def main(
         "fp32", help="Inference precisions of the transformers, both sides: fp32, or fp32,int8 (int8: CPU, quantized)"
     ),
     calibration_sentences: int = typer.Option(
-        100, min=1, help="With int8: sentences per language to fit the fp32 calibration on (held out; else training)"
+        100, min=1, help="With int8 and no dev part: sentences per language to fit the fp32 calibration on (held out)"
     ),
 ):
     from spacy.util import load_config
@@ -173,8 +175,9 @@ def main(
         raise typer.Exit(1)
     sentences, skipped = read_sentences(data, lang)
     try:
-        # Dev only where it is used (tuning): the plain comparison trains on all training sentences.
-        n_dev = (dev_sentences or -1) if tune == Switch.true else 0
+        # Dev where it is used (tuning), or asked for (the published runs' split, whose dev part
+        # the calibration is fitted on): else the plain comparison trains on all training sentences.
+        n_dev = (dev_sentences or -1) if tune == Switch.true else dev_sentences
         parts = split_by_language(sentences, train_sentences, test_sentences, n_dev, split_seed)
     except ValueError as err:
         log(f"{data}: {err}. Ask for fewer sentences.")
@@ -258,7 +261,7 @@ def main(
         prepare(work, train, dev, test, rest, labels, config, settings["seeds"], learn_rate, head_learn_rate or None)
         env = child_env(threads)
         if "int8" in inference_precisions:
-            calibration, source = calibration_part(rest, train, calibration_sentences)
+            calibration, source = calibration_part(dev, rest, train, calibration_sentences)
             srsly.write_jsonl(work / "calibration.jsonl", jsonl_rows(calibration))
             settings["calibration"] = {"sentences": len(calibration), "source": source, "fitted_at": "fp32"}
         runs, calibration_result = [], None
@@ -487,11 +490,14 @@ def run_tuning(work: Path, env: Dict[str, str], base: Dict, points: List[Dict], 
             "table": grid_table(results, chosen) + "\n\n" + best_table(comparisons)}  # fmt: skip
 
 
-def calibration_part(rest: List[Sentence], train: List[Sentence], per_language: int):
-    """The sentences to fit the entity scores' calibration on, and where they came from:
-    `per_language` of each language's sentences in neither train nor test ("held-out"), or, where
-    a language has too few of those, its first training sentences ("training: <langs>", in-sample
-    for the model, which flatters its ECE)."""
+def calibration_part(dev: List[Sentence], rest: List[Sentence], train: List[Sentence], per_language: int):
+    """The sentences to fit the entity scores' calibration on, and where they came from: the dev
+    part if there is one ("dev", as the product calibrates), else `per_language` of each
+    language's sentences in neither train nor test ("held-out"), or, where a language has too few
+    of those, its first training sentences ("training: <langs>", in-sample for the model, which
+    flatters its ECE)."""
+    if dev:
+        return dev, "dev"
     part: List[Sentence] = []
     from_training = []
     for lang in sorted({sentence.lang for sentence in train}):

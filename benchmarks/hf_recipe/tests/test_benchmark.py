@@ -175,7 +175,7 @@ def check_precisions(report):
         settings["learning_rate"] == 5e-5
         and settings["spacy_head_learning_rate"] == settings["hf_head_learning_rate"] == 2e-3
     )
-    assert settings["calibration"] == {"sentences": 20, "source": "held-out", "fitted_at": "fp32"}
+    assert settings["calibration"] == {"sentences": settings["dev_sentences"], "source": "dev", "fitted_at": "fp32"}
     run = report["runs"][0]
     for key, result in run["int8"].items():
         assert result["int8_layers"] > 0, key  # the tiny BERT's linear layers (and the peer's classifier)
@@ -199,3 +199,19 @@ def check_precisions(report):
     assert -100 <= ratios["f1_points_int8_minus_fp32"] <= 100
     assert set(ratios["f1_points_int8_minus_fp32_per_language"]) == languages
     assert "| nlp.pipe: ECE, fp32 calibration |" in report["table"]
+
+
+def test_the_calibration_sentences_are_dev_else_held_out_else_training():
+    from benchmark import calibration_part
+
+    from multinerd.data.corpus import Sentence
+
+    def sentences(lang, n, word):
+        return [Sentence([f"{word}{i}"], ["O"], lang, 0) for i in range(n)]
+
+    train, rest = sentences("de", 5, "t") + sentences("en", 5, "t"), sentences("de", 3, "r") + sentences("en", 1, "r")
+    dev = sentences("de", 2, "d")
+    assert calibration_part(dev, rest, train, 2) == (dev, "dev")
+    part, source = calibration_part([], rest, train, 2)
+    assert source == "training: en" and [s.words[0] for s in part] == ["r0", "r1", "t0", "t1"]
+    assert calibration_part([], rest, train, 1) == (rest[:1] + rest[3:], "held-out")
