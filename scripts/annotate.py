@@ -24,6 +24,7 @@ from multinerd.annotation.engine import AnnotateError, OutputFormat
 from multinerd.annotation.inputs import InputError, ReadSettings
 from multinerd.annotation.run import Engine, annotate
 from multinerd.cli import fail, parse_loader
+from multinerd.loading import Precision
 
 app = typer.Typer(add_completion=False)
 
@@ -61,6 +62,9 @@ def main(
     block_size: int = typer.Option(10_000, min=1, help="Texts per block (one part file each; the unit of resume)"),
     batch_size: int = typer.Option(0, min=0, help="nlp.pipe batch size; 0: the pipeline's own"),
     gpu_id: int = typer.Option(-1, help="GPU id (spaCy's require_gpu), -1 for the CPU; ray: use the GPUs Ray assigns"),
+    precision: Precision = typer.Option(
+        Precision.fp32, help="The transformer's: fp32, or int8 (CPU only; its linear layers quantized at load time)"
+    ),
     skip_invalid: bool = typer.Option(False, "--skip-invalid", help="Skip bad rows and empty files, and count them"),
     overwrite: bool = typer.Option(False, "--overwrite", help="Start again: remove the earlier run's part files"),
     docbin: bool = typer.Option(False, "--docbin", help="Also write each block's Docs as a DocBin (.spacy)"),
@@ -90,6 +94,7 @@ def main(
             block_size=block_size, batch_size=batch_size, gpu_id=gpu_id, overwrite=overwrite, docbin=docbin,
             keep_text=keep_text, spans_key=spans_key, code=code, threads=threads, address=address, cpus=cpus,
             cpus_per_worker=cpus_per_worker, gpus_per_worker=gpus_per_worker, max_retries=max_retries,
+            precision=precision,
         )  # fmt: skip
     except (InputError, AnnotateError) as err:
         fail(str(err))

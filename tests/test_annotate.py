@@ -429,7 +429,9 @@ def test_the_bar_ends_full_and_starts_after_loading_and_the_summary_counts_rows(
     loaded = []
     load = multinerd.annotation.engine.load_for_annotation
     monkeypatch.setattr(
-        multinerd.annotation.engine, "load_for_annotation", lambda model: [load(model), loaded.append(time.time())][0]
+        multinerd.annotation.engine,
+        "load_for_annotation",
+        lambda model, **kwargs: [load(model, **kwargs), loaded.append(time.time())][0],
     )
     path = tmp_path / "in.jsonl"
     path.write_text('{"text": "Paris"}\n\n{"body": "Rome"}\n   \n{"text": "Oslo"}\n', "utf8")

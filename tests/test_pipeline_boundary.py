@@ -25,7 +25,13 @@ def project_imports(path: Path) -> List[str]:
 
 def test_the_shipped_modules_are_the_pipeline_folders():
     assert shipped_modules() == sorted(set(PIPELINE.glob("*.py")) - {PIPELINE / "__init__.py"})
-    assert {path.stem for path in shipped_modules()} == {"bio_tagger", "colors", "entity_scores", "tokenizer"}
+    assert {path.stem for path in shipped_modules()} == {
+        "bio_tagger",
+        "colors",
+        "entity_scores",
+        "precision",
+        "tokenizer",
+    }
 
 
 def test_no_shipped_module_imports_the_project():

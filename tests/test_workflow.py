@@ -178,7 +178,7 @@ def test_wheel_contents(project):
         data = f"{trf}/{trf}-0.1.0"
         # The tokenizer, colour and entity-score code travel in the package and its __init__ imports them.
         init = wheel.read(f"{trf}/__init__.py").decode()
-        for module in ("tokenizer", "colors", "entity_scores", "bio_tagger"):
+        for module in ("tokenizer", "colors", "entity_scores", "bio_tagger", "precision"):
             assert f"{trf}/{module}.py" in names and f"from . import {module}" in init
         assert {
             f"{data}/config.cfg",
@@ -240,6 +240,12 @@ for lang, text in texts.items():
                          "alternatives": [[s.start, s.end, s.label_, score] for s, score in
                                           zip(strict_doc.spans["alt"], strict_doc.spans["alt"].attrs["scores"])],
                          "displacy": displacy.render(data, style="ent", manual=True, options=options)}
+if "transformer" in nlp.pipe_names:  # the int8 setting the trf package carries (README, "Faster on a CPU")
+    int8 = spacy.load(name, config={"nlp": {"after_pipeline_creation": {"precision": "int8"}}})
+    module = int8.get_pipe("transformer").model.transformer
+    out["int8_linear"] = sorted({type(m).__module__ + "." + type(m).__name__ for m in module.modules() if "Linear" in type(m).__name__})
+    out["int8_scores"] = [e._.score for text in texts.values() for e in int8(text).ents]
+    out["int8_callback"] = registry.callbacks.get("xx_multinerd.transformer_precision.v1").__module__
 # The package registers its own colours (whatever else the environment has installed).
 out["colour_module"] = registry.displacy_colors.get("xx_multinerd").__module__
 html = {label: displacy.render(Doc(nlp.vocab, words=["x"], ents=["B-" + label]), style="ent") for label in types}
@@ -297,6 +303,11 @@ def test_installed_package_loads_in_a_fresh_process(project, config):
         for start, end, label, score in doc["strict"]:
             assert f"{label} {score:.2f}" in doc["displacy"]
     assert out["docs"]["zh"]["tokens"] == list(SENTENCES["zh"])
+    if config == "trf":  # int8 at load time, by the package's own copy of the setting
+        assert out["int8_callback"] == f"{package}.precision"
+        assert "torch.ao.nn.quantized.dynamic.modules.linear.Linear" in out["int8_linear"]
+        assert "torch.nn.modules.linear.Linear" not in out["int8_linear"]
+        assert all(0.0 <= score <= 1.0 for score in out["int8_scores"])
     if config == "cnn":
         assert any(doc["ents"] for doc in out["docs"].values()) and any(
             doc["alternatives"] for doc in out["docs"].values()

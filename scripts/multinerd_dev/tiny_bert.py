@@ -13,6 +13,8 @@ from multinerd.data.readers import read_files
 from multinerd.pipeline.tokenizer import split_cjk
 
 SPECIAL_TOKENS = ["[PAD]", "[UNK]", "[CLS]", "[SEP]", "[MASK]"]
+# bert-base-multilingual-cased's shape (its config.json): the real model's cost with random weights.
+MBERT_SHAPE = {"vocab_size": 119_547, "hidden_size": 768, "layers": 12, "heads": 12, "intermediate_size": 3_072}
 
 
 def training_words(source: Path) -> Iterable[List[str]]:

@@ -19,6 +19,8 @@ import numpy
 import peers  # noqa: F401 (benchmarks/conversion's generator, imported below)
 from generate_corpus import SAMPLE, SPLIT_FOLDERS, LanguageModel, allocate, read_sample
 
+from multinerd_dev.tiny_bert import MBERT_SHAPE
+
 # log(words per sentence) in WikiNEuRal's validation files (de, en, es, fr, it; 57,110 sentences:
 # mean 23.2 words, median 21, 1% over 65, longest 210).
 LOG_LENGTH_MEAN = 3.020
@@ -35,7 +37,7 @@ class Shape(str, Enum):
 
 
 SHAPES: Dict[Shape, Dict[str, int]] = {
-    Shape.mbert: {"vocab_size": 119_547, "hidden_size": 768, "layers": 12, "heads": 12, "intermediate_size": 3_072},
+    Shape.mbert: MBERT_SHAPE,
     Shape.tiny: {"vocab_size": 4_000, "hidden_size": 32, "layers": 2, "heads": 2, "intermediate_size": 64},
 }
 

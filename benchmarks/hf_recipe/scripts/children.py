@@ -5,9 +5,14 @@ them with `multinerd_dev.measure.run_measured`):
 
 reads its settings from SPEC.json and writes its result to the file the spec names. Roles:
 spacy-train (this project's training entry, with the loop timed), spacy-infer (nlp.pipe),
-spacy-tags (tuning: word tags of the dev and test sets, untimed),
+spacy-tags (tuning: word tags of the dev and test sets, untimed), spacy-calibration (the entity
+scores' calibration fitted at fp32 and their ECE on test at each precision, untimed),
 hf-train (the recipe as the MultiNERD notebook writes it: Trainer), hf-pipeline
 (transformers.pipeline) and hf-forward (a plain batched forward pass of the recipe's model).
+
+The inference roles run at the spec's "precision": fp32, or int8, where the spaCy side loads
+with the product's setting (`spacy.load(model, config=...)`, multinerd.pipeline.precision) and
+the peer's model gets the same dynamic quantization of its linear layers before it is used.
 """
 
 import sys
@@ -59,6 +64,34 @@ def timed_annotation(annotate_all: Callable[[List[str]], Any], texts: List[str],
         "texts": len(texts),
         "torch_threads": torch_threads(),
     }
+
+
+def load_spacy(model: str, precision: str):
+    """The trained pipeline at `precision`, as a user loads it (README, "Faster on a CPU: int8")."""
+    import spacy
+
+    if precision == "fp32":
+        return spacy.load(model)
+    return spacy.load(model, config={"nlp": {"after_pipeline_creation": {"precision": precision}}})
+
+
+def load_peer(model: str, precision: str):
+    """The recipe's fine-tuned model at `precision`: int8 is the product's quantization
+    (torch.ao.quantization.quantize_dynamic of every nn.Linear to qint8), applied to the peer."""
+    import torch
+    from transformers import AutoModelForTokenClassification
+
+    loaded = AutoModelForTokenClassification.from_pretrained(model).eval()
+    if precision == "fp32":
+        return loaded
+    return torch.ao.quantization.quantize_dynamic(loaded, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
+
+
+def int8_layers(module) -> int:
+    """How many of a torch module's linear layers are int8 (the report's proof of the precision)."""
+    from torch.ao.nn.quantized.dynamic import Linear
+
+    return sum(isinstance(layer, Linear) for layer in module.modules())
 
 
 def text_scores(rows: List[Dict], from_text: List[List[str]]) -> Dict:
@@ -163,14 +196,13 @@ def spacy_tags(spec: Dict) -> Dict:
 
 def spacy_infer(spec: Dict) -> Dict:
     set_threads(spec["threads"])
-    import spacy
-
     from multinerd.evaluation.seqeval import micro_scores
 
     rows, texts = read_test_texts(spec)
     batch = spec["batch_size"]
-    nlp = spacy.load(spec["model"])
+    nlp = load_spacy(spec["model"], spec.get("precision", "fp32"))
     docs, result = timed_annotation(lambda some: list(nlp.pipe(some, batch_size=batch)), texts, batch)
+    result["int8_layers"] = int8_layers(nlp.get_pipe("transformer").model.transformer)
     if not spec.get("score", True):
         return result
     from_text = [
@@ -186,6 +218,33 @@ def spacy_infer(spec: Dict) -> Dict:
         "scores_from_text": text_scores(rows, from_text),
         "tags": {"test": predicted},
     }
+
+
+def gold_docs(vocab, rows: List[Dict]):
+    """The rows as gold Docs (their words, BIO tags as entities), as the product's corpus holds them."""
+    from spacy.tokens import Doc
+
+    return [Doc(vocab, words=row["tokens"], ents=row["tags"]) for row in rows]
+
+
+def spacy_calibration(spec: Dict) -> Dict:
+    """The product's calibration (multinerd.evaluation.calibration.calibrate) fitted at fp32 on the
+    spec's calibration sentences, then the product's evaluation on the test corpus at each
+    precision with that calibration: the ECE of the calibrated scores (untimed)."""
+    set_threads(spec["threads"])
+    from multinerd.evaluation.calibration import calibrate
+    from multinerd.evaluation.evaluate import evaluate
+    from multinerd.pipeline.entity_scores import entity_scores_name
+
+    fp32 = load_spacy(spec["model"], "fp32")
+    fitted = calibrate(fp32, gold_docs(fp32.vocab, list(srsly.read_jsonl(spec["calibration"]))))
+    result = {"fitted": fitted}
+    for precision in spec["precisions"]:
+        nlp = fp32 if precision == "fp32" else load_spacy(spec["model"], precision)
+        nlp.get_pipe(entity_scores_name(nlp)).set_calibration(fitted["calibration"])
+        _, confidence = evaluate(nlp, Path(spec["test_dir"]), spec["batch_size"], progress=False)
+        result[precision] = {key: confidence[key] for key in ("ece", "entities", "gold")}
+    return result
 
 
 def hf_train(spec: Dict) -> Dict:
@@ -340,30 +399,31 @@ def head_rate_adamw(model, spec: Dict, head_rate: float):
 
 def hf_pipeline(spec: Dict) -> Dict:
     set_threads(spec["threads"])
-    from transformers import pipeline
+    from transformers import AutoTokenizer, pipeline
 
     rows, texts = read_test_texts(spec)
     batch = spec["batch_size"]
-    ner = pipeline(
-        "token-classification", model=spec["model"], tokenizer=spec["model"], aggregation_strategy="first", device=-1
-    )
+    model = load_peer(spec["model"], spec.get("precision", "fp32"))
+    tokenizer = AutoTokenizer.from_pretrained(spec["model"])
+    ner = pipeline("token-classification", model=model, tokenizer=tokenizer, aggregation_strategy="first", device=-1)
     outputs, result = timed_annotation(lambda some: ner(some, batch_size=batch), texts, batch)
+    result["int8_layers"] = int8_layers(model)
     from_text = [
         word_tags_from_spans(row["tokens"], row["lang"], [(e["start"], e["end"], e["entity_group"]) for e in entities])
         for row, entities in zip(rows, outputs)
     ]
-    return {**result, "scores_from_text": text_scores(rows, from_text)}
+    return {**result, "scores_from_text": text_scores(rows, from_text), "tags": {"test": from_text}}
 
 
 def hf_forward(spec: Dict) -> Dict:
     set_threads(spec["threads"])
     import torch
-    from transformers import AutoModelForTokenClassification, AutoTokenizer
+    from transformers import AutoTokenizer
 
     rows, texts = read_test_texts(spec)
     batch = spec["batch_size"]
     tokenizer = AutoTokenizer.from_pretrained(spec["model"])
-    model = AutoModelForTokenClassification.from_pretrained(spec["model"]).eval()
+    model = load_peer(spec["model"], spec.get("precision", "fp32"))
 
     def annotate(batch_texts):
         encoding = tokenizer(
@@ -377,6 +437,7 @@ def hf_forward(spec: Dict) -> Dict:
     results, result = timed_annotation(
         lambda some: [annotate(some[i : i + batch]) for i in range(0, len(some), batch)], texts, batch
     )
+    result["int8_layers"] = int8_layers(model)
     id2label = model.config.id2label
     from_text = []
     for b, (offsets, predicted) in enumerate(results):
@@ -394,6 +455,7 @@ ROLES = {
     "spacy-train": spacy_train,
     "spacy-infer": spacy_infer,
     "spacy-tags": spacy_tags,
+    "spacy-calibration": spacy_calibration,
     "hf-train": hf_train,
     "hf-pipeline": hf_pipeline,
     "hf-forward": hf_forward,

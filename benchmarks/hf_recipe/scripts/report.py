@@ -141,6 +141,7 @@ def make_report(
         "runs": runs,
         "table": markdown_table(figures),
     }
+    sweep_rows = [row for row in sweep_rows or [] if row.get("precision", "fp32") == "fp32"]  # others: precision_report
     if sweep_rows:
         report["batch_sweep"] = batch_sweep(sweep_rows)
         report["table"] += "\n\n" + sweep_table(report["batch_sweep"])
@@ -231,3 +232,121 @@ def sweep_table(sweep: Dict) -> str:
         )
     )
     return MarkdownRenderer().table(rows, header, "rrrrrr")
+
+
+# --- precisions (--precisions fp32,int8) -----------------------------------------------------------
+
+
+def precision_results(run: Dict, precision: str) -> Dict[str, Dict]:
+    """One run's inference children at `precision`, by annotator (INFERENCE): fp32's are the
+    run's own, another precision's are under its name."""
+    if precision == "fp32":
+        return {"spacy": run["spacy"]["infer"], "pipeline": run["hf"]["pipeline"], "forward": run["hf"]["forward"]}
+    return run[precision]
+
+
+def best_batches(rows: List[Dict], precision: str) -> Dict[str, Dict]:
+    """Each annotator's best batch size at `precision` in the sweep, by the median words/s of the
+    passes at that size (a size listed twice in --sweep is two passes): {annotator: {batch_size,
+    words_per_s (a summary), words_per_cpu_s, peak_rss_mb}}."""
+    sizes = sorted({row["batch_size"] for row in rows if row.get("precision", "fp32") == precision})
+    best = {}
+    for key in INFERENCE:
+        by_size = {}
+        for size in sizes:
+            passes = [
+                row[key] for row in rows if row["batch_size"] == size and row.get("precision", "fp32") == precision
+            ]
+            by_size[size] = {
+                "batch_size": size,
+                **{figure: summarize([p[figure] for p in passes]) for figure in ("words_per_s", "words_per_cpu_s", "peak_rss_mb")},
+            }  # fmt: skip
+        if by_size:
+            best[key] = max(by_size.values(), key=lambda item: item["words_per_s"]["median"])
+    return best
+
+
+def precision_report(settings: Dict, runs: List[Dict], sweep_rows: Optional[List[Dict]], calibration: Dict) -> Dict:
+    """Each precision's figures (medians over the repeats, at the base batch size: seqeval F1
+    overall and per language, words/s over wall and CPU time, peak RSS; each annotator's best
+    batch in the sweep), the ECE of the calibrated entity scores, and the ratios against fp32 and
+    the peer's: int8 / fp32 of this pipeline, ours int8 at its best batch against
+    transformers.pipeline fp32 and int8 at theirs."""
+    words = settings["test_words"]
+    figures = {}
+    for precision in settings["precisions"]:
+        results = [precision_results(run, precision) for run in runs]
+        figures[precision] = {}
+        for key in INFERENCE:
+            mine = [result[key] for result in results]
+            scored = [r["test_scores"] for r in mine if "test_scores" in r]
+            languages = sorted({lang for scores in scored for lang in scores["per_language"]})
+            figures[precision][key] = {
+                "words_per_s": summarize([words / r["seconds"] for r in mine]),
+                "words_per_cpu_s": summarize([words / r["cpu_seconds"] for r in mine]),
+                "peak_rss_mb": summarize([r["peak_rss_mb"] for r in mine]),
+                "f1": summarize([scores["f1"] for scores in scored]) if scored else None,
+                "per_language": {lang: summarize([s["per_language"][lang] for s in scored]) for lang in languages},
+            }
+            if sweep_rows:
+                figures[precision][key]["best_batch"] = best_batches(sweep_rows, precision).get(key)
+    ours, base = figures.get("int8", {}).get("spacy"), figures["fp32"]["spacy"]
+    ratios: Dict[str, Optional[float]] = {}
+    if ours:
+
+        def median(figure: Optional[Dict]) -> Optional[float]:
+            return None if figure is None else figure["median"]
+
+        def best(precision: str, key: str) -> Optional[float]:
+            found = figures[precision][key].get("best_batch")
+            return None if not found else found["words_per_s"]["median"]
+
+        ratios = {
+            "spacy_int8_vs_fp32_words_per_s": ratio(median(ours["words_per_s"]), median(base["words_per_s"])),
+            "spacy_int8_vs_fp32_words_per_cpu_s": ratio(median(ours["words_per_cpu_s"]), median(base["words_per_cpu_s"])),
+            "spacy_int8_vs_fp32_best": ratio(best("int8", "spacy"), best("fp32", "spacy")),
+            "spacy_int8_vs_fp32_peak_rss": ratio(median(ours["peak_rss_mb"]), median(base["peak_rss_mb"])),
+            "pipeline_int8_vs_fp32_best": ratio(best("int8", "pipeline"), best("fp32", "pipeline")),
+            "spacy_int8_best_vs_pipeline_fp32_best": ratio(best("int8", "spacy"), best("fp32", "pipeline")),
+            "spacy_int8_best_vs_pipeline_int8_best": ratio(best("int8", "spacy"), best("int8", "pipeline")),
+            "spacy_int8_best_vs_forward_int8_best": ratio(best("int8", "spacy"), best("int8", "forward")),
+        }  # fmt: skip
+        ratios["f1_points_int8_minus_fp32"] = 100 * (median(ours["f1"]) - median(base["f1"]))
+        ratios["f1_points_int8_minus_fp32_per_language"] = {
+            lang: 100 * (median(ours["per_language"][lang]) - median(base["per_language"][lang]))
+            for lang in base["per_language"]
+        }
+    report = {"figures": figures, "ratios": ratios, "calibration": calibration}
+    report["table"] = precision_table(settings["precisions"], figures, ratios, calibration)
+    return report
+
+
+def precision_table(precisions: Sequence[str], figures: Dict, ratios: Dict, calibration: Optional[Dict]) -> str:
+    """This pipeline and the peer at each precision, and the ratios (Markdown)."""
+
+    def cell(summary: Optional[Dict], decimals: int, scale: float = 1.0) -> str:
+        if summary is None or summary["median"] is None:
+            return "n/a"
+        return _cell({**summary, **{k: summary[k] * scale for k in ("median", "min", "max")}}, decimals)
+
+    rows = []
+    names = {"spacy": "nlp.pipe", "pipeline": "transformers.pipeline", "forward": "plain forward"}
+    for key in INFERENCE:
+        if figures[precisions[0]][key]["f1"] is not None:
+            rows.append((f"{names[key]}: seqeval F1 (%)", *(cell(figures[p][key]["f1"], 2, 100) for p in precisions)))
+            for lang in figures[precisions[0]][key]["per_language"]:
+                rows.append((f"{names[key]}: F1 {lang} (%)", *(cell(figures[p][key]["per_language"].get(lang), 2, 100) for p in precisions)))  # fmt: skip
+        rows.append((f"{names[key]}: words/s", *(cell(figures[p][key]["words_per_s"], 0) for p in precisions)))
+        rows.append((f"{names[key]}: words/s over CPU time", *(cell(figures[p][key]["words_per_cpu_s"], 0) for p in precisions)))  # fmt: skip
+        rows.append((f"{names[key]}: peak RSS (MB)", *(cell(figures[p][key]["peak_rss_mb"], 0) for p in precisions)))
+        if figures[precisions[0]][key].get("best_batch"):
+            rows.append((f"{names[key]}: words/s at its best batch",
+                         *(f"{cell(figures[p][key]['best_batch']['words_per_s'], 0)} (batch {figures[p][key]['best_batch']['batch_size']})"
+                           for p in precisions)))  # fmt: skip
+    if calibration:
+        rows.append(("nlp.pipe: ECE, fp32 calibration", *(_number(calibration[p]["ece"], 4) for p in precisions)))
+    table = MarkdownRenderer().table(rows, ("figure", *precisions), "l" + "r" * len(precisions))
+    shown = [
+        (name.replace("_", " "), _number(value, 2)) for name, value in ratios.items() if not isinstance(value, dict)
+    ]
+    return table + "\n\n" + MarkdownRenderer().table(shown, ("ratio or difference", "value"), "lr")

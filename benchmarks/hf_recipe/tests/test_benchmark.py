@@ -26,7 +26,8 @@ def positive(value):
 def test_benchmark_smoke(tmp_path, tiny_bert):
     """The whole command on a tiny BERT, tuning mode included: 10 languages of the sample, 8
     training sentences each (a tenth carved for dev in tuning) and 2 test sentences each; two
-    grid points a side, the chosen points at two seeds and twice the budget."""
+    grid points a side, the chosen points at two seeds and twice the budget; the base runs at
+    the published multilingual run's rates, and every inference child at fp32 and int8."""
     import srsly
 
     output = tmp_path / "metrics" / "benchmark.json"
@@ -34,10 +35,12 @@ def test_benchmark_smoke(tmp_path, tiny_bert):
         "--transformer", tiny_bert, "--data", SAMPLE, "--train-sentences", 8, "--test-sentences", 2,
         "--epochs", 1, "--threads", 1, "--batch-size", 8, "--sweep", 4, "--output", output,
         "--tune", "true", "--grid-lrs", "1e-4,1e-3", "--grid-head-lrs", "same", "--budgets", "1,2", "--tune-seeds", 2,
-        "--jobs", 2, cwd=tmp_path,
+        "--jobs", 2, "--learn-rate", 5e-5, "--head-learn-rate", 2e-3, "--precisions", "fp32,int8",
+        "--calibration-sentences", 2, cwd=tmp_path,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     report = srsly.read_json(output)
+    check_precisions(report)
     assert set(report["ratios"]) >= {"f1", "train_words_per_s", "infer_vs_pipeline", "infer_vs_forward"}
     for side in ("spacy", "hf"):
         for key in ("precision", "recall", "f1"):
@@ -199,3 +202,54 @@ def test_benchmark_fails_fast_on_a_missing_encoder(tmp_path):
 
 def test_project_deps_name_every_script_config_and_product_module_used():
     assert command_problems(PROJECT) == {"benchmark": []}
+
+
+def check_precisions(report):
+    """The int8 side of a smoke run (--precisions fp32,int8): each annotator at each precision,
+    really int8 where asked, its figures sane, the ECE at both, and the ratios."""
+    settings = report["settings"]
+    assert settings["precisions"] == ["fp32", "int8"]
+    assert (
+        settings["learning_rate"] == 5e-5
+        and settings["spacy_head_learning_rate"] == settings["hf_head_learning_rate"] == 2e-3
+    )
+    assert settings["calibration"] == {"sentences": settings["dev_sentences"], "source": "dev", "fitted_at": "fp32"}
+    run = report["runs"][0]
+    for key, result in run["int8"].items():
+        assert result["int8_layers"] > 0, key  # the tiny BERT's linear layers (and the peer's classifier)
+    assert run["spacy"]["infer"]["int8_layers"] == run["hf"]["pipeline"]["int8_layers"] == 0
+    section, languages = report["precisions"], set(settings["languages"])
+    for precision in ("fp32", "int8"):
+        for key in ("spacy", "pipeline", "forward"):
+            figures = section["figures"][precision][key]
+            for figure in ("words_per_s", "words_per_cpu_s", "peak_rss_mb"):
+                assert positive(figures[figure]["median"]), (precision, key, figure)
+            assert positive(figures["best_batch"]["words_per_s"]["median"]) and figures["best_batch"]["batch_size"] == 4
+        for key in ("spacy", "pipeline"):  # scored: overall and per language
+            figures = section["figures"][precision][key]
+            assert 0 <= figures["f1"]["median"] <= 1 and set(figures["per_language"]) == languages
+        assert 0 <= section["calibration"][precision]["ece"] <= 1
+    assert section["calibration"]["fitted"]["calibration"]["temperature"] > 0
+    ratios = section["ratios"]
+    for key in ("spacy_int8_vs_fp32_words_per_s", "spacy_int8_vs_fp32_best", "spacy_int8_vs_fp32_peak_rss",
+                "spacy_int8_best_vs_pipeline_fp32_best", "spacy_int8_best_vs_pipeline_int8_best"):  # fmt: skip
+        assert positive(ratios[key]), key
+    assert -100 <= ratios["f1_points_int8_minus_fp32"] <= 100
+    assert set(ratios["f1_points_int8_minus_fp32_per_language"]) == languages
+    assert "| nlp.pipe: ECE, fp32 calibration |" in report["table"]
+
+
+def test_the_calibration_sentences_are_dev_else_held_out_else_training():
+    from benchmark import calibration_part
+
+    from multinerd.data.corpus import Sentence
+
+    def sentences(lang, n, word):
+        return [Sentence([f"{word}{i}"], ["O"], lang, 0) for i in range(n)]
+
+    train, rest = sentences("de", 5, "t") + sentences("en", 5, "t"), sentences("de", 3, "r") + sentences("en", 1, "r")
+    dev = sentences("de", 2, "d")
+    assert calibration_part(dev, rest, train, 2) == (dev, "dev")
+    part, source = calibration_part([], rest, train, 2)
+    assert source == "training: en" and [s.words[0] for s in part] == ["r0", "r1", "t0", "t1"]
+    assert calibration_part([], rest, train, 1) == (rest[:1] + rest[3:], "held-out")

@@ -29,7 +29,7 @@ import srsly
 
 from multinerd.annotation.inputs import OUTPUT_COLUMN, Block, BlockRows, ReadSettings, Source, fingerprint, read_block
 from multinerd.annotation.mapped_loading import load_for_annotation
-from multinerd.loading import ENTITY_FACTORIES, LoadError, pipeline_problem
+from multinerd.loading import ENTITY_FACTORIES, LoadError, Precision, pipeline_problem, precision_problem
 from multinerd.loading import load_pipeline as load_shared
 
 MANIFEST = "_annotate.json"
@@ -61,6 +61,7 @@ class Options(NamedTuple):
     code: Optional[str] = None
     threads: int = 0  # torch threads per worker; 0: leave torch's default
     keep_text: bool = False  # the text stays in the output, after the id
+    precision: Precision = Precision.fp32  # the transformer's (multinerd.pipeline.precision)
 
 
 class BlockResult(NamedTuple):
@@ -121,10 +122,10 @@ def entity_source(nlp, spans_key: Optional[str]) -> Optional[str]:
     )
 
 
-def check_model(model: str) -> None:
-    """Raise AnnotateError unless `model` is an installed package or a pipeline folder (cheap:
-    the driver checks before any worker loads it)."""
-    problem = pipeline_problem(model)
+def check_model(options: Options) -> None:
+    """Raise AnnotateError unless `options.model` is an installed package or a pipeline folder
+    that can run at `options.precision` (cheap: the driver checks before any worker loads it)."""
+    problem = pipeline_problem(options.model) or precision_problem(options.model, options.precision, options.gpu_id)
     if problem is not None:
         raise AnnotateError(problem)
 
@@ -138,7 +139,7 @@ def load_pipeline(options: Options):
     if options.code:
         import_code(options.code)
     try:
-        nlp = load_shared(options.model, options.gpu_id, load_for_annotation)
+        nlp = load_shared(options.model, options.gpu_id, load_for_annotation, options.precision)
     except LoadError as err:
         raise AnnotateError(str(err)) from None
     if options.threads and "torch" in sys.modules:
@@ -246,7 +247,7 @@ def model_digest(model: str, chunk_size: int = 1 << 20) -> str:
     file in its folder (an installed package's data folder, whose meta.json names the package and
     its version). Retrained in place, a model gets another digest. Files are read in chunks, so
     a trf model's 700 MB of weights pass through once and are never held."""
-    from multinerd.annotation.mapped_loading import pipeline_folder
+    from multinerd.loading import pipeline_folder
 
     folder = pipeline_folder(model)
     if folder is None:  # a package laid out otherwise: all of its files
@@ -271,6 +272,7 @@ def manifest_of(input: str, sources: Sequence[Source], block_size: int, options:
         "model": options.model,
         "settings": {
             "model_digest": model_digest(options.model),
+            "precision": options.precision.value,
             "format": options.format.value,
             "block_size": block_size,
             "text_field": options.read.text_field,
@@ -325,7 +327,16 @@ def output_folder(output: Path, manifest: Dict, overwrite: bool) -> Iterator[Pat
             for path in _our_files(output):
                 path.unlink()
         elif previous.exists():
-            difference = _difference(srsly.read_json(previous), manifest)
+            earlier = srsly.read_json(previous)
+            # Outputs from before the precision was recorded were annotated at fp32.
+            earlier["settings"] = {"precision": Precision.fp32.value, **earlier.get("settings", {})}
+            before = earlier["settings"]["precision"]
+            if before != manifest["settings"]["precision"]:
+                raise AnnotateError(
+                    f"{output} holds parts annotated at {before} precision, not {manifest['settings']['precision']}: "
+                    f"pass --precision {before} to resume, or --overwrite to start again."
+                )
+            difference = _difference(earlier, manifest)
             if difference:
                 raise AnnotateError(
                     f"{output} was started from other settings ({difference}): pass --overwrite to start again, "

@@ -22,7 +22,9 @@ import os
 import struct
 import tempfile
 from pathlib import Path
-from typing import Any, BinaryIO, NamedTuple, Optional
+from typing import Any, BinaryIO, Dict, NamedTuple, Optional
+
+from multinerd.loading import pipeline_folder
 
 TRANSFORMER_FACTORY = "transformer"
 # Values at least this big stay on disk (their position is read instead of their bytes).
@@ -157,42 +159,28 @@ def _load_transformer_model(model, path: Path, large: int) -> None:
     )
 
 
-def pipeline_folder(model: str) -> Optional[Path]:
-    """The data folder of a pipeline: `model` itself, or an installed package's (imported, so
-    that its code registers itself); None when it can't be told."""
-    import importlib
-
-    from spacy import util
-
-    if Path(model).is_dir():
-        return Path(model)
-    if not util.is_package(model):
-        return None
-    importlib.import_module(model)
-    package = util.get_package_path(model)
-    meta = util.get_model_meta(package)
-    folder = package / f"{meta['lang']}_{meta['name']}-{meta['version']}"
-    return folder if (folder / "config.cfg").is_file() else None
-
-
-def load_for_annotation(model: str, large: int = _LARGE):
+def load_for_annotation(model: str, large: int = _LARGE, config: Optional[Dict] = None):
     """The pipeline `model` names, its transformer components' weights memory-mapped (see the
-    module) when they take `large` bytes or more; `spacy.load` for a pipeline without them."""
+    module) when they take `large` bytes or more; `spacy.load` for a pipeline without them.
+    `config`: overrides, as spacy.load takes them. A transformer's precision setting
+    (multinerd.pipeline.precision) is left to the caller: its weights load past from_disk."""
     import spacy
     import srsly
     from spacy import util
 
+    config = config or {}
     folder = pipeline_folder(model)
     if folder is None:
-        return spacy.load(model)
-    config = util.load_config(folder / "config.cfg")
+        return spacy.load(model, config=config)
+    overrides = util.dict_to_dot(config, for_overrides=True)  # as spacy.load reads them
+    loaded = util.load_config(folder / "config.cfg", overrides=overrides)
     names = [
-        name for name in config["nlp"]["pipeline"] if config["components"][name].get("factory") == TRANSFORMER_FACTORY
+        name for name in loaded["nlp"]["pipeline"] if loaded["components"][name].get("factory") == TRANSFORMER_FACTORY
     ]
     if not names:
-        return spacy.load(folder)
-    nlp = util.load_model_from_config(config, meta=util.get_model_meta(folder))
-    nlp.from_disk(folder, exclude=names)
+        return spacy.load(folder, config=config)
+    nlp = util.load_model_from_config(loaded, meta=util.get_model_meta(folder))
+    nlp.from_disk(folder, exclude=names, overrides=overrides)
     for name in names:
         pipe = nlp.get_pipe(name)
         pipe.cfg.update(srsly.read_json(folder / name / "cfg"))

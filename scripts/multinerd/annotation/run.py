@@ -28,6 +28,7 @@ from multinerd.annotation.engine import (
 )
 from multinerd.annotation.inputs import ReadSettings, find_sources, plan_input
 from multinerd.cli import Loader
+from multinerd.loading import Precision
 
 
 class Engine(str, Enum):
@@ -86,6 +87,7 @@ def annotate(
     cpus_per_worker: Optional[float],
     gpus_per_worker: Optional[float],
     max_retries: int,
+    precision: Precision = Precision.fp32,
 ) -> dict:
     """Annotate INPUT into the folder OUTPUT (resuming an earlier run there) and return the run's
     totals (Totals.as_dict). Raises InputError or AnnotateError, one line each, with nothing of an
@@ -104,11 +106,11 @@ def annotate(
     shared_threads = max(1, (cpus or os.cpu_count() or 1) // workers) if workers > 1 else 0
     options = Options(
         model, str(output), format, read, batch_size or None, gpu_id, spans_key, docbin,
-        str(code) if code else None, threads or shared_threads, keep_text,
+        str(code) if code else None, threads or shared_threads, keep_text, precision,
     )  # fmt: skip
     sources = find_sources(input, dataset=None if loader == Loader.auto else loader == Loader.datasets, split=split)
     plan = plan_input(sources, block_size, read.skip_invalid)
-    check_model(model)
+    check_model(options)
     manifest = manifest_of(input, sources, block_size, options)
     progress = None
     try:

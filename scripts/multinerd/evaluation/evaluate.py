@@ -4,10 +4,10 @@ entity type and per language, in seqeval's default and strict (IOB2) modes.
 
 The pipeline tags Docs built from the gold words, so its tokenization is the gold's. Docs
 stream shard by shard and only their tag sequences are kept. `evaluate_pipeline` writes
-OUTPUT_DIR/seqeval.json (schema: `multinerd.evaluation.seqeval.score_tags`, plus "model" and
+OUTPUT_DIR/seqeval.json (schema: `multinerd.evaluation.seqeval.score_tags`, plus "model", "precision" and
 "corpus") and OUTPUT_DIR/seqeval.md; then, in the same process, spaCy's own evaluation
 (`spacy evaluate`'s function, exact entity spans on the raw text) into OUTPUT_DIR/scores.json,
-as `spacy evaluate --output` writes it.
+as `spacy evaluate --output` writes it (at fp32 only: it loads the pipeline itself).
 
 A pipeline with entity scores (multinerd.pipeline.entity_scores) is also scored on how far they
 can be trusted (multinerd.evaluation.reliability): OUTPUT_DIR/confidence.json and confidence.md
@@ -42,7 +42,7 @@ from multinerd.evaluation.seqeval import (
     score_tags,
     unannotated,
 )
-from multinerd.loading import ENTITY_FACTORIES, LoadError, load_pipeline
+from multinerd.loading import ENTITY_FACTORIES, LoadError, Precision, load_pipeline
 from multinerd.pipeline.entity_scores import entity_scores_name
 
 
@@ -106,8 +106,10 @@ def evaluate_pipeline(
     batch_size: int = 0,
     spacy_scores: bool = True,
     training_log: Optional[Path] = None,
+    precision: Precision = Precision.fp32,
 ) -> None:
-    """Score `model` on `test_dir` into `output_dir` (see the module). Raises EvaluateError."""
+    """Score `model`, its transformer at `precision` (multinerd.pipeline.precision), on `test_dir`
+    into `output_dir` (see the module). Raises EvaluateError."""
     from spacy.cli.evaluate import evaluate as spacy_evaluate
 
     if training_log is not None and not training_log.is_file():
@@ -122,7 +124,7 @@ def evaluate_pipeline(
             "(or check that the dataset has a test split for the chosen languages)."
         )
     try:
-        nlp = load_pipeline(model, gpu_id)
+        nlp = load_pipeline(model, gpu_id, precision=precision)
     except LoadError as err:
         raise EvaluateError(str(err)) from None
     factories = {nlp.get_pipe_meta(name).factory for name in nlp.pipe_names}
@@ -140,7 +142,7 @@ def evaluate_pipeline(
             "(or check that the dataset has a test split for the chosen languages)."
         ) from None
     seconds = time.perf_counter() - start
-    scores = {"model": model, "corpus": str(test_dir), **scores}
+    scores = {"model": model, "corpus": str(test_dir), "precision": precision.value, **scores}
     output_dir.mkdir(parents=True, exist_ok=True)
     srsly.write_json(output_dir / "seqeval.json", scores)
     markdown = render_markdown(scores)
@@ -163,6 +165,8 @@ def evaluate_pipeline(
     if training_log is not None:
         curve = plot_learning_curve(read_log(training_log), output_dir / "training.png")
         msg.good(f"Learning curve of {training_log}: {curve}")
-    if spacy_scores:
+    if spacy_scores and precision != Precision.fp32:
+        msg.warn(f"No scores.json at {precision.value}: spacy evaluate loads the pipeline itself, at fp32.")
+    elif spacy_scores:
         del nlp  # spacy evaluate loads its own copy: one at a time in memory
         spacy_evaluate(model, test_dir, output=output_dir / "scores.json", use_gpu=gpu_id, silent=False)

@@ -21,14 +21,14 @@ import sys
 from pathlib import Path
 from typing import Any, Dict, List, Optional, Tuple
 
-import spacy
 import streamlit as st
 from spacy import displacy
 from spacy.language import Language
 from spacy.tokens import Doc, Span
 
 from multinerd.labels import LANGUAGES, SENTENCES
-from multinerd.loading import pipeline_problem
+from multinerd.loading import LoadError, pipeline_problem
+from multinerd.loading import load_pipeline as load_shared
 from multinerd.pipeline.entity_scores import SCORE, displacy_data, entity_scores_name
 
 HOST = "127.0.0.1"  # never another interface: the page runs any text through the pipeline
@@ -60,7 +60,7 @@ class VisualizeError(Exception):
 def load_pipeline(model: str) -> Language:
     """The pipeline, with its entity scores component (where it has one) keeping every entity, as the page's
     slider is the threshold, and the alternatives it considered in doc.spans[ALTERNATIVES_KEY]."""
-    nlp = spacy.load(model)
+    nlp = load_shared(model)
     name = entity_scores_name(nlp)
     if name:
         component = nlp.get_pipe(name)
@@ -161,8 +161,8 @@ def page(model: str) -> None:
     st.title(f"Entities found by {model}")
     try:
         nlp = st.cache_resource(show_spinner=f"Loading {model}…")(load_pipeline)(model)
-    except (OSError, ValueError) as error:
-        st.error(f"{model} could not be loaded: {error}")
+    except LoadError as error:
+        st.error(str(error))
         return
     language = st.sidebar.selectbox("Example language", LANGUAGES)
     threshold = st.sidebar.slider(

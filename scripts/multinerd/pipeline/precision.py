@@ -1,0 +1,116 @@
+"""The transformer's precision, chosen at load time: fp32 as trained, or int8 on a CPU.
+
+int8 is PyTorch's post-training dynamic quantization of the transformer's linear layers
+(`torch.ao.quantization.quantize_dynamic`): their weights become int8, the activations are
+quantized on the fly, the embeddings and layer norms stay fp32. It runs right after the
+transformer's weights load, so the weights on disk stay fp32 (safetensors can't hold packed int8
+weights, and a GPU needs fp32 or fp16). The trf config carries the setting, off by default:
+
+    nlp = spacy.load("xx_multinerd", config={"nlp": {"after_pipeline_creation": {"precision": "int8"}}})
+
+`[nlp.after_pipeline_creation]` runs when spaCy builds the pipeline, before any weights load: it
+refuses int8 on a GPU and makes each transformer component quantize its model once its weights
+are in (`from_disk`, `from_bytes`); saving such a pipeline is refused (its weights are no longer
+the trained ones). Loaders that put the weights in another way call `quantize_transformers`.
+
+This file is shipped inside the `xx_multinerd` package (`spacy package --code`), so it imports
+nothing from this repository; in the project, pyproject.toml's `spacy_callbacks` entry point
+names the same callback.
+"""
+
+import warnings
+from typing import Callable, List, Optional
+
+from spacy.language import Language
+from spacy.util import registry
+
+CALLBACK = "xx_multinerd.transformer_precision.v1"
+PRECISIONS = ("fp32", "int8")
+TRANSFORMER_FACTORY = "transformer"
+ON_GPU = (
+    "int8 runs the transformer on a CPU only: load the pipeline without spacy.prefer_gpu() or "
+    "require_gpu() (--gpu-id -1), or drop int8 (precision fp32) on a GPU."
+)
+
+
+def gpu_problem(device_type: str) -> Optional[str]:
+    """The line refusing int8 where the work would run on `device_type` (thinc's ops' "cpu" or
+    "gpu", a torch device's "cpu" or "cuda"); None on a CPU."""
+    return None if device_type == "cpu" else ON_GPU
+
+
+def transformer_names(nlp: Language) -> List[str]:
+    return [name for name in nlp.pipe_names if nlp.get_pipe_meta(name).factory == TRANSFORMER_FACTORY]
+
+
+def quantize(pipe) -> None:
+    """The linear layers of a transformer component's torch model as int8, in place (a layer
+    already int8 is left as it is). Raises ValueError where the model is on a GPU."""
+    import torch
+
+    module = pipe.model.transformer
+    problem = gpu_problem(next(module.parameters()).device.type)
+    if problem is not None:
+        raise ValueError(problem)
+    with warnings.catch_warnings():
+        # torch marks its eager-mode quantization deprecated (in favour of torchao) yet ships it
+        # working; one warning a layer at every load says nothing the user can act on.
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.ao")
+        warnings.filterwarnings("ignore", message=r"torch\.ao\.quantization is deprecated")
+        warnings.filterwarnings("ignore", message=r"torch\.quantize_per_tensor")
+        torch.ao.quantization.quantize_dynamic(module, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
+
+
+def quantize_transformers(nlp: Language) -> List[str]:
+    """Quantize every transformer component's loaded model (see `quantize`); their names."""
+    names = transformer_names(nlp)
+    for name in names:
+        quantize(nlp.get_pipe(name))
+    return names
+
+
+def _refuse_to_save(*args, **kwargs):
+    raise ValueError("An int8 pipeline can't be saved: load it at fp32 (the default) to save it.")
+
+
+def _quantizing(pipe) -> None:
+    """Make `pipe` (a transformer component) quantize its model after each load of its weights,
+    and refuse to save them."""
+    from_disk, from_bytes = pipe.from_disk, pipe.from_bytes
+
+    def load_then_quantize(load: Callable) -> Callable:
+        def loaded(*args, **kwargs):
+            result = load(*args, **kwargs)
+            quantize(pipe)
+            return result
+
+        return loaded
+
+    pipe.from_disk, pipe.from_bytes = load_then_quantize(from_disk), load_then_quantize(from_bytes)
+    pipe.to_disk = pipe.to_bytes = _refuse_to_save
+
+
+def transformer_precision(precision: str = "fp32") -> Callable[[Language], Language]:
+    """The callback of `[nlp.after_pipeline_creation]` (see the module)."""
+    if precision not in PRECISIONS:
+        raise ValueError(f"precision must be one of {', '.join(PRECISIONS)} (got {precision!r})")
+
+    def set_precision(nlp: Language) -> Language:
+        if precision == "int8":
+            from thinc.api import get_current_ops
+
+            problem = gpu_problem(get_current_ops().device_type)
+            if problem is not None:
+                raise ValueError(problem)
+            for name in transformer_names(nlp):
+                _quantizing(nlp.get_pipe(name))
+            nlp.to_disk = nlp.to_bytes = _refuse_to_save  # before it writes anything
+        return nlp
+
+    return set_precision
+
+
+# Registered once: where this project is installed, the package's copy and the project's (its
+# entry point) both run, and the first keeps the name.
+if CALLBACK not in registry.callbacks:
+    registry.callbacks.register(CALLBACK, func=transformer_precision)
