@@ -3,6 +3,7 @@ quantizes its linear layers at load time (spacy.load and annotate's mapped loadi
 keep their scores, the refusals (a GPU, a pipeline without a transformer, saving), and annotate's
 resume, which never mixes fp32 and int8 parts in one output."""
 
+import copy
 from pathlib import Path
 
 import pytest
@@ -19,7 +20,7 @@ from typer.testing import CliRunner
 from multinerd.annotation.engine import MANIFEST
 from multinerd.annotation.mapped_loading import load_for_annotation
 from multinerd.loading import LoadError, Precision, load_pipeline
-from multinerd.pipeline.precision import ON_GPU, gpu_problem, quantize
+from multinerd.pipeline.precision import ON_GPU, gpu_problem, quantize, quantize_module
 
 INT8 = {"nlp": {"after_pipeline_creation": {"precision": "int8"}}}
 
@@ -51,6 +52,40 @@ def test_int8_quantizes_the_linear_layers_at_load_and_entities_keep_their_scores
     with pytest.raises(ValueError, match="can't be saved"):
         int8.to_disk(trf_model.parent / "saved")
     assert not (trf_model.parent / "saved").exists()
+
+
+def test_a_linear_layer_with_outlier_inputs_stays_fp32(trf_model):
+    """Outlier features (one channel far larger than the rest, on every text) planted in one FFN's
+    hidden units: the layer reading them stays fp32, the others become int8, and that layer's
+    block gives outputs closer to fp32's than with it int8 too."""
+    fp32 = spacy.load(trf_model)
+    module = fp32.get_pipe("transformer").model.transformer
+    intermediate, output = module.encoder.layer[0].intermediate.dense, module.encoder.layer[0].output.dense
+    with torch.no_grad():  # unit 0 of layer 0's FFN: large on every token, its output weights scaled down;
+        intermediate.bias[0] = 1000.0  # the other units' weights scaled up, so that the FFN matters
+        output.weight[:, 0] /= 1000.0
+        output.weight[:, 1:] *= 50.0
+    tokens = fp32.get_pipe("transformer").model.tokenizer(["Angela Merkel besuchte Paris."], return_tensors="pt")
+    with torch.no_grad():
+        expected = module(**tokens, output_hidden_states=True).hidden_states[1]  # layer 0's output
+    everything = copy.deepcopy(module)  # the same model with every linear layer int8, for comparison
+    torch.ao.quantization.quantize_dynamic(
+        everything,
+        {torch.nn.Linear: torch.ao.quantization.per_channel_dynamic_qconfig},
+        dtype=torch.qint8,
+        inplace=True,
+    )
+    kept = quantize_module(module, fp32.get_pipe("transformer").model.tokenizer)
+    assert kept == {"encoder.layer.0.output.dense"}
+    assert type(module.encoder.layer[0].output.dense) is torch.nn.Linear
+    assert set(linear_types(fp32)) == {torch.nn.Linear, Int8Linear}
+    assert sum(t is Int8Linear for t in linear_types(fp32)) == len(linear_types(fp32)) - 1
+    with torch.no_grad():
+        errors = [
+            (m(**tokens, output_hidden_states=True).hidden_states[1] - expected).abs().mean().item()
+            for m in (module, everything)
+        ]
+    assert errors[0] < errors[1] / 2, errors
 
 
 def test_the_shared_loader_quantizes_annotates_mapped_weights(trf_model):

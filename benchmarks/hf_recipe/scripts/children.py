@@ -76,15 +76,17 @@ def load_spacy(model: str, precision: str):
 
 
 def load_peer(model: str, precision: str):
-    """The recipe's fine-tuned model at `precision`: int8 is the product's quantization
-    (torch.ao.quantization.quantize_dynamic of every nn.Linear to qint8), applied to the peer."""
-    import torch
-    from transformers import AutoModelForTokenClassification
+    """The recipe's fine-tuned model at `precision`: int8 is the product's own quantization
+    (multinerd.pipeline.precision.quantize_module: per-channel int8 linear layers, those with
+    outlier inputs left fp32), applied to the peer."""
+    from transformers import AutoModelForTokenClassification, AutoTokenizer
+
+    from multinerd.pipeline.precision import quantize_module
 
     loaded = AutoModelForTokenClassification.from_pretrained(model).eval()
-    if precision == "fp32":
-        return loaded
-    return torch.ao.quantization.quantize_dynamic(loaded, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
+    if precision == "int8":
+        quantize_module(loaded, AutoTokenizer.from_pretrained(model))
+    return loaded
 
 
 def int8_layers(module) -> int:

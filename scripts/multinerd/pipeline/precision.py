@@ -1,8 +1,11 @@
 """The transformer's precision, chosen at load time: fp32 as trained, or int8 on a CPU.
 
 int8 is PyTorch's post-training dynamic quantization of the transformer's linear layers
-(`torch.ao.quantization.quantize_dynamic`): their weights become int8, the activations are
-quantized on the fly, the embeddings and layer norms stay fp32. It runs right after the
+(`torch.ao.quantization.quantize_dynamic`, weights per output channel): their weights become
+int8, the activations are quantized on the fly, the embeddings and layer norms stay fp32. A
+linear layer whose input carries outlier features (a few channels far larger than the rest, the
+same on every text: found by running a few probe sentences through the fp32 model) stays fp32,
+since one scale for the whole input would leave its other values a few steps. It runs right after the
 transformer's weights load, so the weights on disk stay fp32 (safetensors can't hold packed int8
 weights, and a GPU needs fp32 or fp16). The trf config carries the setting, off by default:
 
@@ -19,7 +22,7 @@ names the same callback.
 """
 
 import warnings
-from typing import Callable, List, Optional
+from typing import Callable, List, Optional, Set
 
 from spacy.language import Language
 from spacy.util import registry
@@ -33,6 +36,80 @@ ON_GPU = (
 )
 
 
+# The probe: a sentence in each language the pipeline covers (outlier features show on any text).
+PROBE_TEXTS = (
+    "Angela Merkel besuchte im Mai 2019 das Brandenburger Tor in Berlin.",
+    "The Amazon river flows through Brazil, Peru and Colombia.",
+    "El Real Madrid ganó la Copa del Rey en el estadio de Mestalla.",
+    "La tour Eiffel, construite par Gustave Eiffel, domine Paris.",
+    "Il Colosseo si trova a Roma, vicino al Foro Romano.",
+    "Het Rijksmuseum in Amsterdam toont De Nachtwacht van Rembrandt.",
+    "Maria Skłodowska-Curie urodziła się w Warszawie w 1867 roku.",
+    "O rio Tejo atravessa Lisboa antes de chegar ao oceano Atlântico.",
+    "Юрий Гагарин полетел в космос на корабле «Восток-1».",
+    "杜甫在成都居住期间写下了《茅屋为秋风所破歌》。",
+)
+# A linear layer stays fp32 where the largest absolute value of its input on the probe is more
+# than 254 times the median (non-zero) one: dynamic int8 gives the input one scale of 127 steps
+# (x86's reduced range), so there the median value rounds to zero. multilingual-e5-small has 3 such
+# layers of 72 (the FFN outputs of layers 0, 4 and 5, at 483-638; the rest at most 198): kept
+# fp32, int8 loses 0.4 points of F1 where quantizing all of them lost 4-8 (benchmarks/hf_recipe,
+# "int8 against fp32").
+OUTLIER_RATIO = 254.0
+
+
+def outlier_layers(module, tokenizer, ratio: float = OUTLIER_RATIO) -> Set[str]:
+    """The names of `module`'s linear layers whose input, on the probe sentences, peaks above
+    `ratio` times its median non-zero absolute value."""
+    import torch
+
+    peaks = {}
+
+    def record(name: str) -> Callable:
+        def hook(layer, inputs, output) -> None:
+            values = inputs[0].detach().abs()
+            values = values[values > 0]
+            peaks[name] = (values.max() / values.median()).item() if values.numel() else 0.0
+
+        return hook
+
+    linear = [(name, layer) for name, layer in module.named_modules() if isinstance(layer, torch.nn.Linear)]
+    handles = [layer.register_forward_hook(record(name)) for name, layer in linear]
+    training = module.training
+    try:
+        module.eval()
+        with torch.no_grad():
+            module(**tokenizer(list(PROBE_TEXTS), return_tensors="pt", padding=True))
+    finally:
+        module.train(training)
+        for handle in handles:
+            handle.remove()
+    return {name for name, peak in peaks.items() if peak > ratio}
+
+
+def quantize_module(module, tokenizer) -> Set[str]:
+    """`module`'s linear layers as int8 (weights per output channel), in place, except those
+    `outlier_layers` finds; their names. Layers already int8 are left as they are."""
+    import torch
+    from torch.ao.quantization import per_channel_dynamic_qconfig, quantize_dynamic
+
+    kept = outlier_layers(module, tokenizer)
+    spec = {
+        name: per_channel_dynamic_qconfig
+        for name, layer in module.named_modules()
+        if isinstance(layer, torch.nn.Linear) and name not in kept
+    }
+    with warnings.catch_warnings():
+        # torch marks its eager-mode quantization deprecated (in favour of torchao) yet ships it
+        # working; one warning a layer at every load says nothing the user can act on.
+        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.ao")
+        warnings.filterwarnings("ignore", message=r"torch\.ao\.quantization is deprecated")
+        warnings.filterwarnings("ignore", message=r"torch\.quantize_per_tensor")
+        quantize_dynamic(module, spec, dtype=torch.qint8, inplace=True)
+    module.xx_multinerd_fp32_layers = sorted(kept)
+    return kept
+
+
 def gpu_problem(device_type: str) -> Optional[str]:
     """The line refusing int8 where the work would run on `device_type` (thinc's ops' "cpu" or
     "gpu", a torch device's "cpu" or "cuda"); None on a CPU."""
@@ -44,21 +121,15 @@ def transformer_names(nlp: Language) -> List[str]:
 
 
 def quantize(pipe) -> None:
-    """The linear layers of a transformer component's torch model as int8, in place (a layer
-    already int8 is left as it is). Raises ValueError where the model is on a GPU."""
-    import torch
-
+    """A transformer component's torch model as int8 (`quantize_module`), once. Raises
+    ValueError where the model is on a GPU."""
     module = pipe.model.transformer
+    if hasattr(module, "xx_multinerd_fp32_layers"):  # quantized already
+        return
     problem = gpu_problem(next(module.parameters()).device.type)
     if problem is not None:
         raise ValueError(problem)
-    with warnings.catch_warnings():
-        # torch marks its eager-mode quantization deprecated (in favour of torchao) yet ships it
-        # working; one warning a layer at every load says nothing the user can act on.
-        warnings.filterwarnings("ignore", category=DeprecationWarning, module=r"torch\.ao")
-        warnings.filterwarnings("ignore", message=r"torch\.ao\.quantization is deprecated")
-        warnings.filterwarnings("ignore", message=r"torch\.quantize_per_tensor")
-        torch.ao.quantization.quantize_dynamic(module, {torch.nn.Linear}, dtype=torch.qint8, inplace=True)
+    quantize_module(module, pipe.model.tokenizer)
 
 
 def quantize_transformers(nlp: Language) -> List[str]:
