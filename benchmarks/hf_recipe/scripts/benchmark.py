@@ -138,6 +138,12 @@ def main(
         help="Tuning, with --work-dir: take a grid run's scores from the folder where an earlier run left them "
         "for the same data, config and settings, instead of training it again (to extend a grid)",
     ),
+    keep_models: Switch = typer.Option(
+        Switch.false,
+        case_sensitive=False,
+        help="Tuning, with --work-dir: keep each grid point's trained models in its folder under "
+        "DIR/tuning (spaCy: model/model-last; the recipe: the folder itself), to use them again",
+    ),
     learn_rate: float = typer.Option(
         0.0, min=0.0, help="Base runs: the encoders' peak rate, both sides; 0: the config's"
     ),
@@ -168,6 +174,9 @@ def main(
         check_transformer(encoder)
     except TransformerUnavailable as err:
         log(str(err))
+        raise typer.Exit(1)
+    if keep_models == Switch.true and work_dir is None:
+        log("--keep-models true keeps the grid's models in the --work-dir: pass a --work-dir.")
         raise typer.Exit(1)
     if resume == Switch.true and work_dir is None:
         log("--resume true reuses the runs an earlier benchmark left in its --work-dir: pass that --work-dir.")
@@ -304,7 +313,8 @@ def main(
                                   "resume": resume == Switch.true}  # fmt: skip
             base = {"train_batch": train_batch, "weight_decay": weight_decay, "grad_clip": grad_clip,
                     "warmup_fraction": warmup_fraction, "threads": threads, "batch_size": batch_size,
-                    "encoder": encoder, "labels": labels, "config": config, "training_sets": sets}  # fmt: skip
+                    "encoder": encoder, "labels": labels, "config": config, "training_sets": sets,
+                    "keep_models": keep_models == Switch.true}  # fmt: skip
             tuning = run_tuning(work, env, base, grid(learn_rates, head_rates), settings["tuning"], jobs,
                                 resume == Switch.true)  # fmt: skip
         if "int8" in inference_precisions:
@@ -507,7 +517,8 @@ def train_point(work: Path, env: Dict[str, str], base: Dict, point: Dict, seed: 
         if earlier:
             log(f"== {what}: taken from the earlier run in {work}")
         tags = (earlier or child(work, "hf-train", spec, env, what, name=f"{name}-train"))["tags"]
-    shutil.rmtree(out, ignore_errors=True)  # the models are not needed again: only their scores
+    if not base["keep_models"]:  # the models are not needed again: only their scores
+        shutil.rmtree(out, ignore_errors=True)
     scores = {part: tag_scores(list(srsly.read_jsonl(work / f"{part}.jsonl")), tags[part]) for part in ("dev", "test")}
     log(f"== {what}: dev F1 {scores['dev']['f1']:.4f}, test F1 {scores['test']['f1']:.4f}")
     return {"point": point, "seed": seed, "budget": budget, "reused": bool(earlier), **scores}

@@ -112,7 +112,7 @@ def test_one_pass_mode_trains_on_twice_the_sentences_at_2x(tmp_path, tiny_bert):
         "--transformer", tiny_bert, "--data", SAMPLE, "--train-sentences", 8, "--dev-sentences", 2,
         "--test-sentences", 2, "--epochs", 1, "--repeats", 1, "--batch-size", 8, "--output", output,
         "--work-dir", work, "--tune", "true", "--grid-lrs", "1e-3", "--grid-head-lrs", "2e-3", "--budgets", "1,2",
-        "--budget-by", "data", "--tune-seeds", 1, cwd=tmp_path,
+        "--budget-by", "data", "--tune-seeds", 1, "--keep-models", "true", cwd=tmp_path,
     )  # fmt: skip
     assert done.returncode == 0, done.stdout[-3000:] + done.stderr[-3000:]
     report = srsly.read_json(output)
@@ -125,6 +125,9 @@ def test_one_pass_mode_trains_on_twice_the_sentences_at_2x(tmp_path, tiny_bert):
     assert set(once) < set(twice) and len(set(twice)) == 120
     for name, steps in (("hf_lr_0.001_head_0.002-seed0-x2-train", 8), ("spacy_lr_0.001_head_0.002-seed0-x2-train", 9)):
         assert srsly.read_json(work / f"{name}.result.json")["steps"] == steps  # spaCy counts steps 0..8
+    kept = work / "tuning"  # --keep-models: each point's models, to load again
+    assert (kept / "spacy_lr_0.001_head_0.002-seed0-x2" / "model" / "model-last" / "config.cfg").is_file()
+    assert (kept / "hf_lr_0.001_head_0.002-seed0-x2" / "config.json").is_file()
     comparison = report["tuning"]["best_vs_best"]["2x"]
     assert comparison["seeds"] == [0] and "zh" in comparison["per_language"] and len(comparison["per_language"]) == 10
     assert "f1_vs_best_2x" in report["ratios"] and "2x: zh" in output.with_suffix(".md").read_text(encoding="utf8")
