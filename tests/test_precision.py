@@ -128,6 +128,12 @@ def one_line_error(result) -> str:
     return messages[0]
 
 
+def test_loading_the_cnn_pipeline_at_int8_says_it_does_not_apply(cnn_model):
+    with pytest.raises(ValueError, match="int8 does not apply to this pipeline: it has no transformer"):
+        spacy.load(cnn_model, config=INT8)
+    assert spacy.load(cnn_model).config["nlp"]["after_pipeline_creation"]["precision"] == "fp32"
+
+
 def test_int8_does_not_apply_to_a_pipeline_without_a_transformer(cnn_model, tmp_path):
     (tmp_path / "in.txt").write_text("Paris\n", "utf8")
     line = one_line_error(run(tmp_path / "in.txt", tmp_path / "out", "--model", cnn_model, "--precision", "int8"))

@@ -34,6 +34,10 @@ ON_GPU = (
     "int8 runs the transformer on a CPU only: load the pipeline without spacy.prefer_gpu() or "
     "require_gpu() (--gpu-id -1), or drop int8 (precision fp32) on a GPU."
 )
+NO_TRANSFORMER = (
+    "int8 does not apply to this pipeline: it has no transformer to quantize (pipes: {pipes}); "
+    "load it without the precision setting."
+)
 
 
 # The probe: a sentence in each language the pipeline covers (outlier features show on any text).
@@ -173,7 +177,10 @@ def transformer_precision(precision: str = "fp32") -> Callable[[Language], Langu
             problem = gpu_problem(get_current_ops().device_type)
             if problem is not None:
                 raise ValueError(problem)
-            for name in transformer_names(nlp):
+            names = transformer_names(nlp)
+            if not names:
+                raise ValueError(NO_TRANSFORMER.format(pipes=", ".join(nlp.pipe_names) or "none"))
+            for name in names:
                 _quantizing(nlp.get_pipe(name))
             nlp.to_disk = nlp.to_bytes = _refuse_to_save  # before it writes anything
         return nlp
