@@ -57,9 +57,10 @@ def test_int8_quantizes_the_linear_layers_at_load_and_entities_keep_their_scores
 def test_a_linear_layer_with_outlier_inputs_stays_fp32(trf_model):
     """Outlier features (one channel far larger than the rest, on every text) planted in one FFN's
     hidden units: the layer reading them stays fp32, the others become int8, and that layer's
-    block gives outputs closer to fp32's than with it int8 too."""
+    block gives outputs over ten times closer to fp32's than with it int8 too."""
     fp32 = spacy.load(trf_model)
     module = fp32.get_pipe("transformer").model.transformer
+    module.eval()  # no dropout: the outputs compared below must be deterministic
     intermediate, output = module.encoder.layer[0].intermediate.dense, module.encoder.layer[0].output.dense
     with torch.no_grad():  # unit 0 of layer 0's FFN: large on every token, its output weights scaled down;
         intermediate.bias[0] = 1000.0  # the other units' weights scaled up, so that the FFN matters
@@ -85,7 +86,7 @@ def test_a_linear_layer_with_outlier_inputs_stays_fp32(trf_model):
             (m(**tokens, output_hidden_states=True).hidden_states[1] - expected).abs().mean().item()
             for m in (module, everything)
         ]
-    assert errors[0] < errors[1] / 2, errors
+    assert errors[0] < errors[1] / 10, errors
 
 
 def test_the_shared_loader_quantizes_annotates_mapped_weights(trf_model):
